@@ -1,0 +1,53 @@
+# One command each: `make setup`, `make up`, `make test`, `make down`.
+# Every target that needs the virtualenv or the Kafka jars depends on `setup`, which only
+# does work when requirements.txt, pyproject.toml or services/kafka/pom.xml changed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOSPITAL := $(VENV)/bin/hospital
+KAFKA_LIBS := .local/kafka/libs
+
+.PHONY: help setup up down test test-unit test-integration clean
+
+help:
+	@echo "make setup  - create .venv, install Python packages and fetch the Kafka jars (idempotent)"
+	@echo "make up     - start local PostgreSQL and Kafka; settings land in .local/env"
+	@echo "make down   - stop them"
+	@echo "make test   - start the services, run every test, stop the services"
+	@echo "make clean  - stop the services and delete .local/ and .venv/"
+
+setup: $(VENV)/.installed $(KAFKA_LIBS)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(KAFKA_LIBS)/.installed: services/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) and Java 17+ are needed to fetch the Kafka jars" >&2; exit 1; }
+	rm -rf $(KAFKA_LIBS)
+	mvn --batch-mode --quiet -f services/kafka/pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS) -DincludeScope=runtime
+	@touch $@
+
+up: setup
+	$(HOSPITAL) services up
+
+down:
+	@if [ -x $(HOSPITAL) ]; then $(HOSPITAL) services down; else echo "nothing to stop (no .venv)"; fi
+
+# The services are stopped whether or not the tests pass; the tests' exit status is kept.
+test: setup
+	@status=0; \
+	$(HOSPITAL) services up && $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	$(HOSPITAL) services down; \
+	exit $$status
+
+test-unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+clean: down
+	rm -rf .local $(VENV)

@@ -1,0 +1,1 @@
+"""PostgreSQL access for the pipeline: connections, COPY, the schema and batch ingestion."""

@@ -1,0 +1,56 @@
+"""The one way the project opens PostgreSQL connections."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg2
+import psycopg2.extensions
+
+from hospital.settings import Settings, load
+
+APPLICATION_NAME = "hospital-pipeline"
+
+
+def connect(url: str | None = None, *, settings: Settings | None = None,
+            application_name: str = APPLICATION_NAME) -> psycopg2.extensions.connection:
+    """Open a connection (autocommit off) to `url`, or to DATABASE_URL from the settings."""
+    if url is None:
+        url = (settings or load()).require("database_url")
+    conn = psycopg2.connect(url, application_name=application_name)
+    with conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'Africa/Johannesburg'")
+    conn.commit()
+    return conn
+
+
+def connect_with_retry(url: str | None = None, *, deadline_s: float = 60.0,
+                       settings: Settings | None = None) -> psycopg2.extensions.connection:
+    """Connect, retrying with exponential backoff (0.1 s doubling to 2 s) until `deadline_s` passes.
+
+    Raises the last OperationalError once the deadline is reached.
+    """
+    give_up_at = time.monotonic() + deadline_s
+    delay = 0.1
+    while True:
+        try:
+            return connect(url, settings=settings)
+        except psycopg2.OperationalError:
+            if time.monotonic() + delay > give_up_at:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@contextmanager
+def transaction(conn: psycopg2.extensions.connection) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor whose work commits on success and rolls back on any exception."""
+    try:
+        with conn.cursor() as cur:
+            yield cur
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise

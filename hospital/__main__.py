@@ -1,0 +1,5 @@
+import sys
+
+from hospital.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""The `hospital` command: one entry point whose subcommands are the project's scripts.
+
+Each subcommand is a module with `main(argv) -> int` and its own argparse `--help`; the
+same module also runs as a script (for example `python generators/generate_people_data.py`).
+Modules are imported only when their command runs, so `hospital --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+# command name -> (module, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "services": ("hospital.local.cli", "start, stop or inspect the local PostgreSQL and Kafka (make up / make down)"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: hospital <command> [options]   (hospital <command> --help for its options)", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {description}" for name, (_, description) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from hospital import __version__
+        print(f"hospital {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"hospital: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(COMMANDS[command][0])
+    return module.main(rest, prog=f"hospital {command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

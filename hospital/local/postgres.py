@@ -1,0 +1,204 @@
+"""A local PostgreSQL cluster from the system's server binaries: initdb and pg_ctl.
+
+The data directory lives under the system temp dir, keyed by the checkout's path, because
+the server refuses to run as root and the `postgres` user may not be able to enter the
+checkout (for example under /root). `.local/postgres` is a symlink to it.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from database.schema import apply_schema
+from hospital.local.process import ServiceError, read_pid, wait_until
+
+log = logging.getLogger(__name__)
+
+DATABASE = "hospital"
+SUPERUSER = "postgres"
+# Roles the pipeline uses; init_db.sql creates them, `up` gives them passwords and LOGIN.
+APP_ROLES = ("hospital_ingest", "hospital_analyst")
+
+
+def find_bindir() -> Path | None:
+    """The newest PostgreSQL server bin directory on this machine, or None."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    for candidate in reversed(candidates):
+        if Path(candidate, "initdb").exists():
+            return Path(candidate)
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+def install_server() -> Path:
+    """Install Debian's PostgreSQL server package (root only) and return its bin directory."""
+    if os.geteuid() != 0:
+        raise ServiceError("PostgreSQL server binaries not found. Install them, for example "
+                           "`sudo apt-get install -y postgresql`, then run `make up` again.")
+    log.info("PostgreSQL server binaries not found; installing Debian's postgresql package")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    bindir = find_bindir()
+    if bindir is None:
+        raise ServiceError("installed postgresql but found no initdb under /usr/lib/postgresql/*/bin")
+    return bindir
+
+
+@dataclass(frozen=True)
+class LocalPostgres:
+    """One checkout's local cluster. `state_dir` is the checkout's .local directory."""
+
+    state_dir: Path
+    port: int
+
+    @property
+    def cluster_dir(self) -> Path:
+        key = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"hospital-pg-{key}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cluster_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.cluster_dir / "socket"
+
+    @property
+    def log_file(self) -> Path:
+        return self.cluster_dir / "postgres.log"
+
+    @property
+    def password_file(self) -> Path:
+        return self.state_dir / "secrets" / "postgres_superuser"
+
+    def admin_url(self, database: str = DATABASE) -> str:
+        return self.url(SUPERUSER, self.password(SUPERUSER), database)
+
+    def url(self, user: str, password: str, database: str = DATABASE) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def password(self, role: str) -> str:
+        """The generated password of `role`, created on first use and kept in .local/secrets."""
+        path = self.state_dir / "secrets" / ("postgres_superuser" if role == SUPERUSER else role)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(hashlib.sha256(os.urandom(32)).hexdigest()[:32])
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    # -- running commands as the server's user ---------------------------------------
+
+    def _as_server_user(self, command: list[str]) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--", *command]
+        return command
+
+    def _run(self, command: list[str], **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(self._as_server_user(command), capture_output=True, text=True, **kwargs)
+
+    def _prepare_dirs(self) -> None:
+        self.cluster_dir.mkdir(mode=0o755, exist_ok=True)
+        self.socket_dir.mkdir(mode=0o755, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.cluster_dir, "postgres", "postgres")
+            shutil.chown(self.socket_dir, "postgres", "postgres")
+        link = self.state_dir / "postgres"
+        if not link.is_symlink():
+            link.symlink_to(self.cluster_dir)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def is_ready(self) -> bool:
+        try:
+            psycopg2.connect(self.admin_url("postgres"), connect_timeout=2).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    def running_pid(self) -> int | None:
+        return read_pid(self.data_dir / "postmaster.pid")
+
+    def start(self) -> str:
+        """Create the cluster if needed, start it, apply init_db.sql; return the server version."""
+        bindir = find_bindir() or install_server()
+        self._prepare_dirs()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(bindir)
+        if self.running_pid() is None:
+            options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+            result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                                "-o", options, "-w", "-t", "60", "start"])
+            if result.returncode != 0:
+                raise ServiceError(f"PostgreSQL did not start ({result.stdout.strip()} {result.stderr.strip()}); "
+                                   f"see {self.log_file}")
+        wait_until(self.is_ready, deadline_s=60, what="PostgreSQL", log=self.log_file,
+                   alive=lambda: self.running_pid() is not None)
+        self._create_database()
+        self.apply_schema()
+        self._enable_roles()
+        with psycopg2.connect(self.admin_url()) as conn, conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            return cur.fetchone()[0]
+
+    def _initdb(self, bindir: Path) -> None:
+        pwfile = self.cluster_dir / "pwfile"
+        pwfile.write_text(self.password(SUPERUSER) + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres", "postgres")
+        pwfile.chmod(0o600)
+        result = self._run([str(bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                            "-A", "scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                            "--locale=C.UTF-8"])
+        pwfile.unlink()
+        if result.returncode != 0:
+            raise ServiceError(f"initdb failed:\n{result.stderr[-2000:]}")
+        # A disposable developer cluster: trade crash safety for speed. Never used in compose.
+        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\n# hospital local cluster (make up): throwaway, so durability is traded for speed\n"
+                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                       "max_wal_size = 4GB\nshared_buffers = 512MB\nmax_connections = 100\n")
+
+    def _create_database(self) -> None:
+        conn = psycopg2.connect(self.admin_url("postgres"))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+        conn.close()
+
+    def apply_schema(self) -> None:
+        """Apply init_db.sql to the hospital database as the superuser (idempotent)."""
+        apply_schema(self.admin_url())
+
+    def _enable_roles(self) -> None:
+        with psycopg2.connect(self.admin_url()) as conn, conn.cursor() as cur:
+            for role in APP_ROLES:
+                cur.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(self.password(role))))
+        conn.close()
+
+    def stop(self) -> bool:
+        """Stop the cluster if it runs; True if something was stopped."""
+        if self.running_pid() is None:
+            return False
+        bindir = find_bindir()
+        result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"])
+        if result.returncode != 0 and self.running_pid() is not None:
+            raise ServiceError(f"pg_ctl stop failed: {result.stderr.strip()}; see {self.log_file}")
+        return True

@@ -1,0 +1,612 @@
+-- =====================================================================================
+-- Johannesburg hospital warehouse: schema v1
+--
+-- One source of truth for the database. `make up` applies it to the local cluster;
+-- docker-compose.yml mounts it into /docker-entrypoint-initdb.d. Applying it twice is
+-- harmless: every statement is CREATE ... IF NOT EXISTS, CREATE OR REPLACE, or guarded.
+-- Runs on PostgreSQL 15 and newer. Apply as a superuser (or the database owner):
+--     psql -v ON_ERROR_STOP=1 -d hospital -f init_db.sql     (or: hospital services up)
+--
+-- Schemas
+--   reference  facilities, departments, specialities, wards (with beds), ICD-10 codes
+--   core       people, patients, staff (with history), doctors, shift assignments
+--   stream     patient transfers from Kafka: current state and full event history
+--   clinical   patient records from batch files, partitioned by day (rolling 9 days)
+--   ops        file ledger, rejected rows, quarantined events, consumer offsets, run state
+--   analytics  read-only views for analysts; personal identifiers masked
+--
+-- Roles (created NOLOGIN here; `make up` or the compose init script sets passwords)
+--   hospital_ingest   what the pipeline writes as: DML only, no DDL
+--   hospital_analyst  read-only, and only through the analytics schema and reference data
+-- =====================================================================================
+
+
+-- ---------------------------------------------------------------------------
+-- Roles
+-- ---------------------------------------------------------------------------
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hospital_ingest') THEN
+        CREATE ROLE hospital_ingest NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hospital_analyst') THEN
+        CREATE ROLE hospital_analyst NOLOGIN;
+    END IF;
+END
+$$;
+
+ALTER ROLE hospital_analyst SET default_transaction_read_only = on;
+
+CREATE SCHEMA IF NOT EXISTS reference;
+CREATE SCHEMA IF NOT EXISTS core;
+CREATE SCHEMA IF NOT EXISTS stream;
+CREATE SCHEMA IF NOT EXISTS clinical;
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE SCHEMA IF NOT EXISTS analytics;
+
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- reference
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS reference.facility (
+    facility_code   text        NOT NULL,
+    facility_name   text        NOT NULL,
+    facility_type   text        NOT NULL,
+    city            text        NOT NULL,
+    province        text        NOT NULL,
+    CONSTRAINT pk_facility PRIMARY KEY (facility_code),
+    CONSTRAINT ck_facility_type CHECK (facility_type IN
+        ('academic_hospital', 'tertiary_hospital', 'regional_hospital', 'district_hospital',
+         'community_health_centre', 'clinic', 'private_hospital'))
+);
+COMMENT ON TABLE reference.facility IS 'Health facilities: this hospital and the ones patients are transferred to or from.';
+COMMENT ON COLUMN reference.facility.facility_code IS 'Short stable code, for example CHBAH.';
+COMMENT ON COLUMN reference.facility.facility_type IS 'Level of care in the South African public system, or private.';
+
+CREATE TABLE IF NOT EXISTS reference.speciality (
+    speciality_code text        NOT NULL,
+    speciality_name text        NOT NULL,
+    CONSTRAINT pk_speciality PRIMARY KEY (speciality_code)
+);
+COMMENT ON TABLE reference.speciality IS 'HPCSA-registered medical specialities.';
+COMMENT ON COLUMN reference.speciality.speciality_name IS 'Name as the HPCSA register spells it, for example Obstetrics & Gynaecology.';
+
+CREATE TABLE IF NOT EXISTS reference.department (
+    department_code text        NOT NULL,
+    department_name text        NOT NULL,
+    speciality_code text        NULL,
+    CONSTRAINT pk_department PRIMARY KEY (department_code),
+    CONSTRAINT fk_department_speciality FOREIGN KEY (speciality_code)
+        REFERENCES reference.speciality (speciality_code)
+);
+COMMENT ON TABLE reference.department IS 'Clinical and support departments of the hospital.';
+COMMENT ON COLUMN reference.department.speciality_code IS 'The speciality whose doctors staff it; NULL for non-clinical departments.';
+
+CREATE TABLE IF NOT EXISTS reference.ward (
+    ward_code           text    NOT NULL,
+    ward_name           text    NOT NULL,
+    department_code     text    NOT NULL,
+    ward_type           text    NOT NULL,
+    bed_count           integer NOT NULL,
+    min_doctors_day     integer NOT NULL,
+    min_doctors_night   integer NOT NULL,
+    min_nurses_day      integer NOT NULL,
+    min_nurses_night    integer NOT NULL,
+    CONSTRAINT pk_ward PRIMARY KEY (ward_code),
+    CONSTRAINT fk_ward_department FOREIGN KEY (department_code)
+        REFERENCES reference.department (department_code),
+    CONSTRAINT ck_ward_bed_count CHECK (bed_count >= 0),
+    CONSTRAINT ck_ward_min_cover CHECK (min_doctors_day >= 0 AND min_doctors_night >= 0
+                                        AND min_nurses_day >= 0 AND min_nurses_night >= 0)
+);
+COMMENT ON TABLE reference.ward IS 'Wards of the hospital with their beds and minimum staffing per 12-hour shift.';
+COMMENT ON COLUMN reference.ward.ward_type IS 'general, icu, high_care, maternity, neonatal, paediatric, emergency, theatre, psychiatric.';
+COMMENT ON COLUMN reference.ward.bed_count IS 'Commissioned beds.';
+COMMENT ON COLUMN reference.ward.min_doctors_day IS 'Doctors of the ward''s speciality needed on the 07:00-19:00 shift.';
+COMMENT ON COLUMN reference.ward.min_nurses_night IS 'Nurses needed on the 19:00-07:00 shift (derived from beds).';
+
+CREATE TABLE IF NOT EXISTS reference.icd10_code (
+    icd10_code      text        NOT NULL,
+    description     text        NOT NULL,
+    chapter         text        NOT NULL,
+    sex_restriction char(1)     NULL,
+    min_age_years   integer     NULL,
+    max_age_years   integer     NULL,
+    CONSTRAINT pk_icd10_code PRIMARY KEY (icd10_code),
+    CONSTRAINT ck_icd10_code_sex CHECK (sex_restriction IN ('F', 'M'))
+);
+COMMENT ON TABLE reference.icd10_code IS 'WHO ICD-10 codes used in South Africa (not ICD-10-CM).';
+COMMENT ON COLUMN reference.icd10_code.icd10_code IS 'Code with its dot, for example O80.0 or S72.0.';
+COMMENT ON COLUMN reference.icd10_code.sex_restriction IS 'F or M when the code only fits one sex (O codes: F); NULL otherwise.';
+COMMENT ON COLUMN reference.icd10_code.chapter IS 'ICD-10 chapter in Roman numerals, for example XIX.';
+
+-- ---------------------------------------------------------------------------
+-- core
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS core.person (
+    person_id       bigint      NOT NULL,
+    sa_id_number    char(13)    NULL,
+    first_name      text        NOT NULL,
+    last_name       text        NOT NULL,
+    sex             char(1)     NOT NULL,
+    date_of_birth   date        NOT NULL,
+    citizenship     text        NOT NULL,
+    passport_number text        NULL,
+    phone_number    text        NOT NULL,
+    email           text        NULL,
+    street_address  text        NOT NULL,
+    suburb          text        NOT NULL,
+    city            text        NOT NULL,
+    province        text        NOT NULL,
+    postal_code     char(4)     NOT NULL,
+    medical_aid     text        NULL,
+    CONSTRAINT pk_person PRIMARY KEY (person_id),
+    CONSTRAINT uq_person_sa_id_number UNIQUE (sa_id_number),
+    CONSTRAINT ck_person_sex CHECK (sex IN ('F', 'M')),
+    CONSTRAINT ck_person_citizenship CHECK (citizenship IN ('citizen', 'permanent_resident', 'foreign_national')),
+    CONSTRAINT ck_person_identity CHECK (
+        (citizenship IN ('citizen', 'permanent_resident') AND sa_id_number ~ '^[0-9]{13}$')
+        OR (citizenship = 'foreign_national' AND sa_id_number IS NULL AND passport_number IS NOT NULL)),
+    CONSTRAINT ck_person_phone_e164 CHECK (phone_number ~ '^\+27[0-9]{9}$'),
+    CONSTRAINT ck_person_postal_code CHECK (postal_code ~ '^[0-9]{4}$')
+);
+COMMENT ON TABLE core.person IS 'Synthetic Gauteng residents (people.csv). Personal information: analysts see it only through analytics.person.';
+COMMENT ON COLUMN core.person.sa_id_number IS 'YYMMDD SSSS C A Z: birth date, sequence (0000-4999 F, 5000-9999 M), citizenship (0 citizen, 1 permanent resident), 8, Luhn check digit. NULL for foreign nationals.';
+COMMENT ON COLUMN core.person.passport_number IS 'Passport or permit number; set for foreign nationals, who have no SA ID.';
+COMMENT ON COLUMN core.person.phone_number IS 'E.164, +27 and nine digits (mobile or 011/010 landline).';
+COMMENT ON COLUMN core.person.medical_aid IS 'Medical scheme name, or NULL for the uninsured majority.';
+
+CREATE TABLE IF NOT EXISTS core.patient (
+    patient_id          bigint      NOT NULL,
+    hospital_number     text        NOT NULL,
+    person_id           bigint      NOT NULL,
+    registration_date   date        NOT NULL,
+    blood_group         text        NOT NULL,
+    chronic_conditions  text        NULL,
+    current_ward_code   text        NULL,
+    current_ward_since  timestamptz NULL,
+    CONSTRAINT pk_patient PRIMARY KEY (patient_id),
+    CONSTRAINT uq_patient_hospital_number UNIQUE (hospital_number),
+    CONSTRAINT uq_patient_person UNIQUE (person_id),
+    CONSTRAINT fk_patient_person FOREIGN KEY (person_id) REFERENCES core.person (person_id),
+    CONSTRAINT fk_patient_current_ward FOREIGN KEY (current_ward_code) REFERENCES reference.ward (ward_code),
+    CONSTRAINT ck_patient_blood_group CHECK (blood_group IN ('O+', 'O-', 'A+', 'A-', 'B+', 'B-', 'AB+', 'AB-'))
+);
+COMMENT ON TABLE core.patient IS 'Registered patients of the hospital (hospital_patients.csv); every patient is a person.';
+COMMENT ON COLUMN core.patient.hospital_number IS 'The hospital''s own patient number, printed on the folder.';
+COMMENT ON COLUMN core.patient.chronic_conditions IS 'Semicolon-separated WHO ICD-10 codes of chronic conditions, for example B20;I10.';
+COMMENT ON COLUMN core.patient.current_ward_code IS 'Ward the patient is in now, kept by the transfer consumer; NULL when not admitted.';
+
+CREATE TABLE IF NOT EXISTS core.staff (
+    staff_id            bigint      NOT NULL,
+    person_id           bigint      NOT NULL,
+    persal_number       text        NOT NULL,
+    staff_category      text        NOT NULL,
+    job_title           text        NOT NULL,
+    sanc_category       text        NULL,
+    department_code     text        NOT NULL,
+    home_ward_code      text        NULL,
+    hire_date           date        NOT NULL,
+    retirement_date     date        NULL,
+    replaces_staff_id   bigint      NULL,
+    CONSTRAINT pk_staff PRIMARY KEY (staff_id),
+    CONSTRAINT uq_staff_persal_number UNIQUE (persal_number),
+    CONSTRAINT uq_staff_person UNIQUE (person_id),
+    CONSTRAINT fk_staff_person FOREIGN KEY (person_id) REFERENCES core.person (person_id),
+    CONSTRAINT fk_staff_department FOREIGN KEY (department_code) REFERENCES reference.department (department_code),
+    CONSTRAINT fk_staff_home_ward FOREIGN KEY (home_ward_code) REFERENCES reference.ward (ward_code),
+    CONSTRAINT fk_staff_replaces FOREIGN KEY (replaces_staff_id) REFERENCES core.staff (staff_id),
+    CONSTRAINT ck_staff_category CHECK (staff_category IN
+        ('doctor', 'nurse', 'allied_health', 'administration', 'support')),
+    CONSTRAINT ck_staff_sanc_category CHECK (
+        (staff_category = 'nurse') = (sanc_category IS NOT NULL)),
+    CONSTRAINT ck_staff_sanc_values CHECK (sanc_category IN
+        ('registered_nurse', 'enrolled_nurse', 'enrolled_nursing_auxiliary'))
+);
+COMMENT ON TABLE core.staff IS 'Everyone employed by the hospital (staff.csv); every staff member is a person of working age.';
+COMMENT ON COLUMN core.staff.persal_number IS 'Public-service payroll (PERSAL) number.';
+COMMENT ON COLUMN core.staff.sanc_category IS 'South African Nursing Council category; set for nurses only.';
+COMMENT ON COLUMN core.staff.retirement_date IS 'Public Service Act s16: the 65th birthday if it is the 1st of a month, else the 1st of the following month. NULL if outside the roster horizon.';
+COMMENT ON COLUMN core.staff.replaces_staff_id IS 'For a replacement hire: the retiring staff member whose role, speciality and ward they take over.';
+
+CREATE TABLE IF NOT EXISTS core.doctor (
+    staff_id        bigint      NOT NULL,
+    hpcsa_number    text        NOT NULL,
+    grade           text        NOT NULL,
+    speciality_code text        NOT NULL,
+    subspeciality   text        NULL,
+    CONSTRAINT pk_doctor PRIMARY KEY (staff_id),
+    CONSTRAINT uq_doctor_hpcsa_number UNIQUE (hpcsa_number),
+    CONSTRAINT fk_doctor_staff FOREIGN KEY (staff_id) REFERENCES core.staff (staff_id),
+    CONSTRAINT fk_doctor_speciality FOREIGN KEY (speciality_code) REFERENCES reference.speciality (speciality_code),
+    CONSTRAINT ck_doctor_grade CHECK (grade IN
+        ('intern', 'community_service', 'medical_officer', 'registrar', 'specialist', 'principal_specialist', 'chief_specialist'))
+);
+COMMENT ON TABLE core.doctor IS 'Doctors (doctors.csv): the staff rows of category doctor, with their HPCSA registration.';
+COMMENT ON COLUMN core.doctor.hpcsa_number IS 'HPCSA registration number, MP followed by seven digits.';
+COMMENT ON COLUMN core.doctor.speciality_code IS 'The speciality the doctor works in (for interns and medical officers: the department''s).';
+
+CREATE TABLE IF NOT EXISTS core.staff_history (
+    staff_history_id    bigint      GENERATED ALWAYS AS IDENTITY,
+    staff_id            bigint      NOT NULL,
+    valid_from          timestamptz NOT NULL,
+    valid_to            timestamptz NULL,
+    employment_status   text        NOT NULL,
+    job_title           text        NOT NULL,
+    department_code     text        NOT NULL,
+    home_ward_code      text        NULL,
+    change_reason       text        NOT NULL,
+    CONSTRAINT pk_staff_history PRIMARY KEY (staff_history_id),
+    CONSTRAINT uq_staff_history_version UNIQUE (staff_id, valid_from),
+    CONSTRAINT fk_staff_history_staff FOREIGN KEY (staff_id) REFERENCES core.staff (staff_id),
+    CONSTRAINT ck_staff_history_status CHECK (employment_status IN ('active', 'retired')),
+    CONSTRAINT ck_staff_history_interval CHECK (valid_to IS NULL OR valid_to > valid_from)
+);
+COMMENT ON TABLE core.staff_history IS 'Type-2 history of each staff member: one row per period in which their employment details held.';
+COMMENT ON COLUMN core.staff_history.valid_to IS 'End of the period (exclusive); NULL for the current row.';
+COMMENT ON COLUMN core.staff_history.change_reason IS 'hired, retired, transferred, ...';
+
+CREATE TABLE IF NOT EXISTS core.staff_assignment (
+    staff_assignment_id bigint      NOT NULL,
+    staff_id            bigint      NOT NULL,
+    ward_code           text        NOT NULL,
+    shift_date          date        NOT NULL,
+    shift_kind          text        NOT NULL,
+    shift_start         timestamptz NOT NULL,
+    shift_end           timestamptz NOT NULL,
+    covers_for_staff_id bigint      NULL,
+    CONSTRAINT pk_staff_assignment PRIMARY KEY (staff_assignment_id),
+    CONSTRAINT uq_staff_assignment_shift UNIQUE (staff_id, shift_start),
+    CONSTRAINT fk_staff_assignment_staff FOREIGN KEY (staff_id) REFERENCES core.staff (staff_id),
+    CONSTRAINT fk_staff_assignment_ward FOREIGN KEY (ward_code) REFERENCES reference.ward (ward_code),
+    CONSTRAINT fk_staff_assignment_covers_for FOREIGN KEY (covers_for_staff_id) REFERENCES core.staff (staff_id),
+    CONSTRAINT ck_staff_assignment_kind CHECK (shift_kind IN ('day', 'night')),
+    CONSTRAINT ck_staff_assignment_twelve_hours CHECK (shift_end = shift_start + interval '12 hours')
+);
+COMMENT ON TABLE core.staff_assignment IS 'Shift roster (assigned_staff.csv): who works which ward on which 12-hour shift.';
+COMMENT ON COLUMN core.staff_assignment.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
+COMMENT ON COLUMN core.staff_assignment.covers_for_staff_id IS 'Set on a replacement''s shift: the retired staff member whose rota slot it is.';
+
+-- ---------------------------------------------------------------------------
+-- stream: patient transfers from Kafka
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS stream.transfer (
+    transfer_id             uuid        NOT NULL,
+    patient_id              bigint      NOT NULL,
+    version                 integer     NOT NULL,
+    status                  text        NOT NULL,
+    from_ward_code          text        NULL,
+    from_facility_code      text        NULL,
+    to_ward_code            text        NULL,
+    to_facility_code        text        NULL,
+    reason                  text        NOT NULL,
+    priority                text        NOT NULL,
+    authorising_staff_id    bigint      NOT NULL,
+    last_event_id           uuid        NOT NULL,
+    event_time              timestamptz NOT NULL,
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_transfer PRIMARY KEY (transfer_id),
+    CONSTRAINT fk_transfer_patient FOREIGN KEY (patient_id) REFERENCES core.patient (patient_id),
+    CONSTRAINT fk_transfer_from_ward FOREIGN KEY (from_ward_code) REFERENCES reference.ward (ward_code),
+    CONSTRAINT fk_transfer_to_ward FOREIGN KEY (to_ward_code) REFERENCES reference.ward (ward_code),
+    CONSTRAINT fk_transfer_from_facility FOREIGN KEY (from_facility_code) REFERENCES reference.facility (facility_code),
+    CONSTRAINT fk_transfer_to_facility FOREIGN KEY (to_facility_code) REFERENCES reference.facility (facility_code),
+    CONSTRAINT fk_transfer_authorising_staff FOREIGN KEY (authorising_staff_id) REFERENCES core.staff (staff_id),
+    CONSTRAINT ck_transfer_status CHECK (status IN ('requested', 'accepted', 'in_transit', 'completed', 'cancelled')),
+    CONSTRAINT ck_transfer_priority CHECK (priority IN ('routine', 'urgent', 'emergency')),
+    CONSTRAINT ck_transfer_version CHECK (version >= 1),
+    CONSTRAINT ck_transfer_from CHECK ((from_ward_code IS NULL) <> (from_facility_code IS NULL)),
+    CONSTRAINT ck_transfer_to CHECK ((to_ward_code IS NULL) <> (to_facility_code IS NULL))
+);
+COMMENT ON TABLE stream.transfer IS 'Current state of each patient transfer: the highest version seen (version-guarded upsert).';
+COMMENT ON COLUMN stream.transfer.version IS 'Per-transfer version; an event with a version not above this one changes nothing.';
+COMMENT ON COLUMN stream.transfer.from_ward_code IS 'Ward the patient leaves; NULL when they come from another facility.';
+COMMENT ON COLUMN stream.transfer.to_facility_code IS 'Facility the patient goes to; NULL when the destination is a ward here.';
+COMMENT ON COLUMN stream.transfer.event_time IS 'When the latest stored version happened (SAST on the wire).';
+
+CREATE TABLE IF NOT EXISTS stream.transfer_event (
+    event_id                uuid        NOT NULL,
+    transfer_id             uuid        NOT NULL,
+    version                 integer     NOT NULL,
+    status                  text        NOT NULL,
+    patient_id              bigint      NOT NULL,
+    from_ward_code          text        NULL,
+    from_facility_code      text        NULL,
+    to_ward_code            text        NULL,
+    to_facility_code        text        NULL,
+    reason                  text        NOT NULL,
+    priority                text        NOT NULL,
+    authorising_staff_id    bigint      NOT NULL,
+    event_time              timestamptz NOT NULL,
+    kafka_partition         integer     NOT NULL,
+    kafka_offset            bigint      NOT NULL,
+    received_at             timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_transfer_event PRIMARY KEY (event_id),
+    CONSTRAINT uq_transfer_event_version UNIQUE (transfer_id, version),
+    CONSTRAINT ck_transfer_event_status CHECK (status IN ('requested', 'accepted', 'in_transit', 'completed', 'cancelled'))
+);
+COMMENT ON TABLE stream.transfer_event IS 'Every accepted transfer event exactly once (keyed by event_id and by transfer_id + version).';
+COMMENT ON COLUMN stream.transfer_event.received_at IS 'When the consumer committed the row; received_at - event produce time is the end-to-end latency.';
+
+-- ---------------------------------------------------------------------------
+-- ops: ledgers, quarantine, offsets, run state
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS ops.file_ledger (
+    file_id         bigint      GENERATED ALWAYS AS IDENTITY,
+    sha256          char(64)    NOT NULL,
+    file_name       text        NOT NULL,
+    file_kind       text        NULL,
+    size_bytes      bigint      NOT NULL,
+    status          text        NOT NULL,
+    claimed_by      text        NOT NULL,
+    claimed_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz NULL,
+    rows_read       bigint      NULL,
+    rows_loaded     bigint      NULL,
+    rows_rejected   bigint      NULL,
+    error           text        NULL,
+    CONSTRAINT pk_file_ledger PRIMARY KEY (file_id),
+    CONSTRAINT uq_file_ledger_sha256 UNIQUE (sha256),
+    CONSTRAINT ck_file_ledger_status CHECK (status IN ('loaded', 'quarantined')),
+    CONSTRAINT ck_file_ledger_reconciled CHECK (
+        status <> 'loaded' OR rows_read = rows_loaded + rows_rejected)
+);
+COMMENT ON TABLE ops.file_ledger IS 'Every batch file ever taken, keyed by content hash, so each file loads exactly once whatever its name.';
+COMMENT ON COLUMN ops.file_ledger.sha256 IS 'SHA-256 of the file bytes, hex.';
+COMMENT ON COLUMN ops.file_ledger.status IS 'loaded (rows merged, rejects kept) or quarantined (the file could not be read at all).';
+COMMENT ON COLUMN ops.file_ledger.rows_read IS 'Data rows in the file; always rows_loaded + rows_rejected for a loaded file.';
+
+CREATE TABLE IF NOT EXISTS ops.rejected_row (
+    rejected_row_id bigint      GENERATED ALWAYS AS IDENTITY,
+    file_id         bigint      NOT NULL,
+    line_number     bigint      NOT NULL,
+    reason          text        NOT NULL,
+    raw_row         text        NOT NULL,
+    CONSTRAINT pk_rejected_row PRIMARY KEY (rejected_row_id),
+    CONSTRAINT fk_rejected_row_file FOREIGN KEY (file_id) REFERENCES ops.file_ledger (file_id)
+);
+COMMENT ON TABLE ops.rejected_row IS 'Rows of batch files that failed validation, with the reason and the row as it arrived.';
+COMMENT ON COLUMN ops.rejected_row.line_number IS 'Line in the file (1 is the header).';
+
+CREATE TABLE IF NOT EXISTS ops.quarantined_event (
+    quarantined_event_id    bigint      GENERATED ALWAYS AS IDENTITY,
+    topic                   text        NOT NULL,
+    kafka_partition         integer     NOT NULL,
+    kafka_offset            bigint      NOT NULL,
+    reason                  text        NOT NULL,
+    raw_payload             bytea       NULL,
+    quarantined_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_quarantined_event PRIMARY KEY (quarantined_event_id),
+    CONSTRAINT uq_quarantined_event_position UNIQUE (topic, kafka_partition, kafka_offset)
+);
+COMMENT ON TABLE ops.quarantined_event IS 'Stream events the consumer could not accept, with the reason and the raw bytes; also sent to the dead-letter topic.';
+COMMENT ON COLUMN ops.quarantined_event.kafka_offset IS 'Position of the bad message; unique with topic and partition, so a replay quarantines it once.';
+
+CREATE TABLE IF NOT EXISTS ops.consumer_offset (
+    consumer_group  text        NOT NULL,
+    topic           text        NOT NULL,
+    kafka_partition integer     NOT NULL,
+    next_offset     bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_consumer_offset PRIMARY KEY (consumer_group, topic, kafka_partition)
+);
+COMMENT ON TABLE ops.consumer_offset IS 'Kafka offsets stored in the same transaction as the rows they produced: the source of truth on restart.';
+COMMENT ON COLUMN ops.consumer_offset.next_offset IS 'Offset of the next message to read on this partition.';
+
+CREATE TABLE IF NOT EXISTS ops.run_state (
+    run_id              text        NOT NULL,
+    window_start        timestamptz NOT NULL,
+    window_end          timestamptz NOT NULL,
+    stream_ticks_done   integer     NOT NULL DEFAULT 0,
+    batch_ticks_done    integer     NOT NULL DEFAULT 0,
+    status              text        NOT NULL,
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_run_state PRIMARY KEY (run_id),
+    CONSTRAINT ck_run_state_status CHECK (status IN ('running', 'stopped', 'finished')),
+    CONSTRAINT ck_run_state_window CHECK (window_end > window_start)
+);
+COMMENT ON TABLE ops.run_state IS 'Progress of a simulated run, so a stopped run resumes at the next tick.';
+
+-- ---------------------------------------------------------------------------
+-- clinical: patient records from the batch files, one partition per day
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS clinical.admission (
+    admission_id        uuid        NOT NULL,
+    record_date         date        NOT NULL,
+    patient_id          bigint      NOT NULL,
+    ward_code           text        NOT NULL,
+    admitted_at         timestamptz NOT NULL,
+    discharged_at       timestamptz NULL,
+    admission_type      text        NOT NULL,
+    attending_staff_id  bigint      NOT NULL,
+    file_id             bigint      NOT NULL,
+    CONSTRAINT pk_admission PRIMARY KEY (admission_id, record_date),
+    CONSTRAINT ck_admission_type CHECK (admission_type IN ('emergency', 'elective', 'transfer_in', 'maternity')),
+    CONSTRAINT ck_admission_discharge CHECK (discharged_at IS NULL OR discharged_at >= admitted_at)
+) PARTITION BY RANGE (record_date);
+COMMENT ON TABLE clinical.admission IS 'Admissions and discharges from batch files; partitioned by record_date (one partition per simulated day).';
+COMMENT ON COLUMN clinical.admission.record_date IS 'Simulated SAST day the record belongs to; the partition key.';
+COMMENT ON COLUMN clinical.admission.file_id IS 'The ops.file_ledger row of the file that brought it.';
+
+CREATE TABLE IF NOT EXISTS clinical.diagnosis (
+    diagnosis_id        uuid        NOT NULL,
+    record_date         date        NOT NULL,
+    admission_id        uuid        NOT NULL,
+    patient_id          bigint      NOT NULL,
+    icd10_code          text        NOT NULL,
+    diagnosis_role      text        NOT NULL,
+    diagnosed_at        timestamptz NOT NULL,
+    diagnosing_staff_id bigint      NOT NULL,
+    file_id             bigint      NOT NULL,
+    CONSTRAINT pk_diagnosis PRIMARY KEY (diagnosis_id, record_date),
+    CONSTRAINT ck_diagnosis_role CHECK (diagnosis_role IN ('primary', 'secondary', 'external_cause'))
+) PARTITION BY RANGE (record_date);
+COMMENT ON TABLE clinical.diagnosis IS 'WHO ICD-10 diagnoses; every injury (S/T) has an external-cause (V01-Y98) partner.';
+COMMENT ON COLUMN clinical.diagnosis.diagnosis_role IS 'primary, secondary, or external_cause (the V-Y code that explains an injury).';
+
+CREATE TABLE IF NOT EXISTS clinical.vital_sign (
+    vital_sign_id       uuid        NOT NULL,
+    record_date         date        NOT NULL,
+    patient_id          bigint      NOT NULL,
+    ward_code           text        NOT NULL,
+    measured_at         timestamptz NOT NULL,
+    heart_rate_bpm      integer     NULL,
+    systolic_mmhg       integer     NULL,
+    diastolic_mmhg      integer     NULL,
+    respiratory_rate    integer     NULL,
+    temperature_c       numeric(4,1) NULL,
+    spo2_percent        integer     NULL,
+    recorded_by_staff_id bigint     NOT NULL,
+    file_id             bigint      NOT NULL,
+    CONSTRAINT pk_vital_sign PRIMARY KEY (vital_sign_id, record_date)
+) PARTITION BY RANGE (record_date);
+COMMENT ON TABLE clinical.vital_sign IS 'Ward observations of admitted patients.';
+COMMENT ON COLUMN clinical.vital_sign.respiratory_rate IS 'Breaths per minute.';
+
+CREATE TABLE IF NOT EXISTS clinical.lab_result (
+    lab_result_id       uuid        NOT NULL,
+    record_date         date        NOT NULL,
+    patient_id          bigint      NOT NULL,
+    test_code           text        NOT NULL,
+    test_name           text        NOT NULL,
+    result_value        numeric     NULL,
+    result_unit         text        NULL,
+    abnormal_flag       text        NULL,
+    resulted_at         timestamptz NOT NULL,
+    file_id             bigint      NOT NULL,
+    CONSTRAINT pk_lab_result PRIMARY KEY (lab_result_id, record_date),
+    CONSTRAINT ck_lab_result_flag CHECK (abnormal_flag IN ('L', 'H', 'LL', 'HH'))
+) PARTITION BY RANGE (record_date);
+COMMENT ON TABLE clinical.lab_result IS 'Laboratory results (NHLS-style test codes).';
+COMMENT ON COLUMN clinical.lab_result.abnormal_flag IS 'L/H outside the reference range, LL/HH critical; NULL when normal.';
+
+CREATE TABLE IF NOT EXISTS clinical.medication (
+    medication_id       uuid        NOT NULL,
+    record_date         date        NOT NULL,
+    patient_id          bigint      NOT NULL,
+    drug_name           text        NOT NULL,
+    dose                text        NOT NULL,
+    route               text        NOT NULL,
+    administered_at     timestamptz NOT NULL,
+    administered_by_staff_id bigint NOT NULL,
+    file_id             bigint      NOT NULL,
+    CONSTRAINT pk_medication PRIMARY KEY (medication_id, record_date),
+    CONSTRAINT ck_medication_route CHECK (route IN ('oral', 'iv', 'im', 'sc', 'inhaled', 'topical', 'pr', 'sl'))
+) PARTITION BY RANGE (record_date);
+COMMENT ON TABLE clinical.medication IS 'Medicines administered on the wards (Essential Medicines List names).';
+
+-- Day partitions. The pipeline role owns no table, so it creates and drops partitions
+-- through these two functions, which run with their owner's rights and touch only the
+-- clinical schema's partitioned tables.
+CREATE OR REPLACE FUNCTION ops.ensure_day_partitions(first_day date, last_day date)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, clinical
+AS $$
+DECLARE
+    parent text;
+    day date;
+    created integer := 0;
+    partition_name text;
+BEGIN
+    FOR parent IN
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'clinical' AND c.relkind = 'p'
+    LOOP
+        day := first_day;
+        WHILE day <= last_day LOOP
+            partition_name := parent || '_' || to_char(day, 'YYYYMMDD');
+            IF to_regclass(format('clinical.%I', partition_name)) IS NULL THEN
+                EXECUTE format('CREATE TABLE clinical.%I PARTITION OF clinical.%I FOR VALUES FROM (%L) TO (%L)',
+                               partition_name, parent, day, day + 1);
+                created := created + 1;
+            END IF;
+            day := day + 1;
+        END LOOP;
+    END LOOP;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION ops.ensure_day_partitions(date, date) IS 'Create the missing day partitions of every clinical table for first_day..last_day; returns how many it made.';
+
+CREATE OR REPLACE FUNCTION ops.drop_day_partitions_before(first_kept_day date)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, clinical
+AS $$
+DECLARE
+    part record;
+    dropped integer := 0;
+BEGIN
+    FOR part IN
+        SELECT format('clinical.%I', child.relname) AS name,
+               to_date(right(child.relname, 8), 'YYYYMMDD') AS day
+        FROM pg_inherits i
+        JOIN pg_class parent ON parent.oid = i.inhparent
+        JOIN pg_namespace n ON n.oid = parent.relnamespace
+        JOIN pg_class child ON child.oid = i.inhrelid
+        WHERE n.nspname = 'clinical' AND parent.relkind = 'p' AND child.relname ~ '_[0-9]{8}$'
+    LOOP
+        IF part.day < first_kept_day THEN
+            EXECUTE format('DROP TABLE %s', part.name);
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+    RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION ops.drop_day_partitions_before(date) IS 'Drop clinical day partitions older than first_kept_day (the rolling window); returns how many.';
+
+REVOKE ALL ON FUNCTION ops.ensure_day_partitions(date, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops.drop_day_partitions_before(date) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Indexes (apart from the tables, so bulk loads can come first)
+-- ---------------------------------------------------------------------------
+CREATE INDEX IF NOT EXISTS ix_patient_current_ward ON core.patient (current_ward_code);
+CREATE INDEX IF NOT EXISTS ix_staff_assignment_ward_shift ON core.staff_assignment (ward_code, shift_start);
+CREATE INDEX IF NOT EXISTS ix_transfer_patient ON stream.transfer (patient_id);
+CREATE INDEX IF NOT EXISTS ix_transfer_event_transfer ON stream.transfer_event (transfer_id, version);
+CREATE INDEX IF NOT EXISTS ix_rejected_row_file ON ops.rejected_row (file_id);
+CREATE INDEX IF NOT EXISTS ix_admission_patient ON clinical.admission (patient_id);
+
+-- ---------------------------------------------------------------------------
+-- analytics: what analysts read; personal identifiers masked
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE VIEW analytics.person AS
+SELECT p.person_id,
+       left(encode(sha256(convert_to('person:' || coalesce(p.sa_id_number, p.passport_number), 'UTF8')), 'hex'), 16)
+           AS identity_pseudonym,
+       p.sex,
+       extract(year FROM p.date_of_birth)::integer AS birth_year,
+       p.citizenship,
+       p.suburb,
+       p.city,
+       p.province,
+       p.postal_code,
+       p.medical_aid IS NOT NULL AS has_medical_aid
+FROM core.person p;
+COMMENT ON VIEW analytics.person IS 'People without names, ID or passport numbers, phone, email or street address; identity replaced by a stable pseudonym.';
+
+CREATE OR REPLACE VIEW analytics.patient AS
+SELECT pt.patient_id, pt.person_id, pt.registration_date, pt.blood_group, pt.chronic_conditions,
+       pt.current_ward_code, pt.current_ward_since
+FROM core.patient pt;
+COMMENT ON VIEW analytics.patient IS 'Patients without the hospital number (which identifies a folder).';
+
+CREATE OR REPLACE VIEW analytics.transfer AS
+SELECT transfer_id, patient_id, version, status, from_ward_code, from_facility_code,
+       to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time
+FROM stream.transfer;
+COMMENT ON VIEW analytics.transfer IS 'Current state of every transfer.';
+
+-- ---------------------------------------------------------------------------
+-- Privileges
+-- ---------------------------------------------------------------------------
+GRANT USAGE ON SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
+GRANT EXECUTE ON FUNCTION ops.ensure_day_partitions(date, date) TO hospital_ingest;
+GRANT EXECUTE ON FUNCTION ops.drop_day_partitions_before(date) TO hospital_ingest;
+
+GRANT USAGE ON SCHEMA reference, analytics TO hospital_analyst;
+GRANT SELECT ON ALL TABLES IN SCHEMA reference, analytics TO hospital_analyst;

@@ -1,0 +1,103 @@
+"""Shared fixtures. Unit tests start nothing; integration tests use the real PostgreSQL and
+Kafka that `make up` (or `make test`) started. If those are not reachable the integration
+tests fail with a message saying so: they never skip."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import psycopg2
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from database.connection import connect
+from database.schema import scratch_database, with_database
+from hospital.settings import load
+
+SERVICES_HINT = "start the services with `make up` (or run the whole suite with `make test`)"
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load()
+
+
+def _require_url(settings, name: str) -> str:
+    value = getattr(settings, name)
+    if not value:
+        pytest.fail(f"{name.upper()} is not set: {SERVICES_HINT}", pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def database_url(settings) -> str:
+    url = _require_url(settings, "database_url")
+    try:
+        psycopg2.connect(url, connect_timeout=5).close()
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at DATABASE_URL ({exc}): {SERVICES_HINT}", pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def admin_url(settings, database_url) -> str:
+    return _require_url(settings, "database_admin_url")
+
+
+@pytest.fixture(scope="session")
+def analyst_url(settings, database_url) -> str:
+    return _require_url(settings, "analyst_database_url")
+
+
+@pytest.fixture()
+def db(database_url):
+    """A connection as the pipeline role, rolled back and closed after the test."""
+    conn = connect(database_url)
+    yield conn
+    conn.rollback()
+    conn.close()
+
+
+@pytest.fixture()
+def admin_db(admin_url):
+    conn = connect(admin_url)
+    yield conn
+    conn.rollback()
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(settings) -> str:
+    bootstrap = _require_url(settings, "kafka_bootstrap_servers")
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 2})
+    try:
+        admin.list_topics(timeout=10)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "broker not there"
+        pytest.fail(f"Kafka is not reachable at {bootstrap} ({exc}): {SERVICES_HINT}", pytrace=False)
+    return bootstrap
+
+
+@pytest.fixture()
+def fresh_topic(kafka_bootstrap):
+    """A new, uniquely named topic with 3 partitions; deleted after the test."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    yield name
+    admin.delete_topics([name])[name].result(30)
+
+
+@pytest.fixture()
+def isolated_settings(settings, admin_url):
+    """Settings pointing at a brand-new database with the schema applied, dropped after the test.
+
+    Use it for any test that writes: tests never share rows, and may run beside a live demo.
+    """
+    with scratch_database(admin_url, prefix="hospital_test") as name:
+        yield dataclasses.replace(
+            settings,
+            database_url=with_database(settings.database_url, name),
+            database_admin_url=with_database(admin_url, name),
+            analyst_database_url=with_database(settings.analyst_database_url, name),
+        )
