@@ -9,13 +9,14 @@ PY := $(VENV)/bin/python
 HOSPITAL := $(VENV)/bin/hospital
 KAFKA_LIBS := .local/kafka/libs
 
-.PHONY: help setup up down test test-unit test-integration clean
+.PHONY: help setup up down test test-unit bench clean
 
 help:
 	@echo "make setup  - create .venv, install Python packages and fetch the Kafka jars (idempotent)"
 	@echo "make up     - start local PostgreSQL and Kafka; settings land in .local/env"
 	@echo "make down   - stop them"
 	@echo "make test   - start the services, run every test, stop the services"
+	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
 	@echo "make clean  - stop the services and delete .local/ and .venv/"
 
 setup: $(VENV)/.installed $(KAFKA_LIBS)/.installed
@@ -48,6 +49,10 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# Each benchmark ends with one line: BENCH <name> <metric>=<value> ... ratio=<x>
+bench: up
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit $$?; done
 
 clean: down
 	rm -rf .local $(VENV)

@@ -18,6 +18,26 @@ from hospital.settings import load
 SERVICES_HINT = "start the services with `make up` (or run the whole suite with `make test`)"
 
 
+def pytest_report_header(config):
+    """Name the real servers the integration tests will talk to."""
+    settings = load()
+    lines = []
+    try:
+        with psycopg2.connect(settings.database_url or "", connect_timeout=3) as conn, conn.cursor() as cur:
+            cur.execute("SELECT version()")
+            lines.append(f"postgresql: {cur.fetchone()[0]}")
+        conn.close()
+    except psycopg2.Error:
+        lines.append("postgresql: not reachable (integration tests will fail; run `make up`)")
+    from hospital.local import LocalServices
+    services = LocalServices.from_environment()
+    if services.kafka.running_pid() is not None:
+        lines.append(f"kafka: Apache Kafka {services.kafka.version()} (KRaft) at {services.kafka.bootstrap}")
+    elif settings.kafka_bootstrap_servers:
+        lines.append(f"kafka: {settings.kafka_bootstrap_servers} (not started by this checkout)")
+    return lines
+
+
 @pytest.fixture(scope="session")
 def settings():
     return load()

@@ -140,12 +140,10 @@ class LocalPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bindir)
         if self.running_pid() is None:
-            options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
-            result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                                "-o", options, "-w", "-t", "60", "start"])
-            if result.returncode != 0:
-                raise ServiceError(f"PostgreSQL did not start ({result.stdout.strip()} {result.stderr.strip()}); "
-                                   f"see {self.log_file}")
+            # After a kill -9 of the postmaster its backends linger for a moment and hold the
+            # old shared memory, so the first start can fail; retry until a deadline.
+            wait_until(lambda: self._pg_ctl_start(bindir), deadline_s=60, what="PostgreSQL",
+                       log=self.log_file)
         wait_until(self.is_ready, deadline_s=60, what="PostgreSQL", log=self.log_file,
                    alive=lambda: self.running_pid() is not None)
         self._create_database()
@@ -154,6 +152,14 @@ class LocalPostgres:
         with psycopg2.connect(self.admin_url()) as conn, conn.cursor() as cur:
             cur.execute("SHOW server_version")
             return cur.fetchone()[0]
+
+    def _pg_ctl_start(self, bindir: Path) -> bool:
+        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+        result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                            "-o", options, "-w", "-t", "60", "start"])
+        if result.returncode != 0:
+            log.info("pg_ctl start did not succeed yet: %s", result.stderr.strip() or result.stdout.strip())
+        return result.returncode == 0
 
     def _initdb(self, bindir: Path) -> None:
         pwfile = self.cluster_dir / "pwfile"

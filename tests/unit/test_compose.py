@@ -1,0 +1,85 @@
+"""docker-compose.yml checked statically (no Docker engine runs here): it parses, has every
+service the pipeline needs, waits on health, passes only settings the code reads, mounts the
+schema, pins its images, and takes passwords only from .env."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hospital.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+PIPELINE_SERVICES = {name: svc for name, svc in SERVICES.items() if svc.get("build")}
+
+
+def settings_variables() -> set[str]:
+    """Environment names hospital/settings.py reads, found by a regex over its source."""
+    source = (ROOT / "hospital" / "settings.py").read_text()
+    return set(re.findall(r'env\.get\("([A-Z_]+)"', source))
+
+
+def test_every_service_the_pipeline_needs_is_there():
+    assert {"postgres", "kafka", "kafka-topics", "population", "stream-producer", "stream-consumer",
+            "batch-writer", "batch-ingest"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_dependency_waits_on_a_condition(name):
+    depends = SERVICES[name].get("depends_on", {})
+    assert isinstance(depends, dict), f"{name}: depends_on must use the long form with a condition"
+    for target, rule in depends.items():
+        assert target in SERVICES
+        assert rule.get("condition") in ("service_healthy", "service_completed_successfully"), (name, target)
+        if rule["condition"] == "service_healthy":
+            assert "healthcheck" in SERVICES[target], f"{target} is waited on for health but has no healthcheck"
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE_SERVICES))
+def test_pipeline_services_pass_only_settings_the_code_reads(name):
+    passed = set(PIPELINE_SERVICES[name]["environment"])
+    assert passed <= settings_variables(), passed - settings_variables()
+    assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "DATA_DIR"} <= passed
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE_SERVICES))
+def test_pipeline_services_run_real_hospital_commands(name):
+    command = PIPELINE_SERVICES[name]["command"]
+    assert command[0] in COMMANDS, f"{name} runs `hospital {command[0]}`, which is not a command"
+
+
+def test_init_db_sql_is_mounted_into_the_entrypoint_folder():
+    volumes = SERVICES["postgres"]["volumes"]
+    assert any(v.startswith("./init_db.sql:/docker-entrypoint-initdb.d/") for v in volumes)
+    for volume in volumes:
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).exists(), f"mounted file {source} is missing"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_images_are_pinned(name):
+    image = SERVICES[name].get("image")
+    if image is None:
+        assert "build" in SERVICES[name]
+        return
+    repository, _, tag = image.rpartition(":")
+    assert repository and tag and tag != "latest" and re.search(r"\d", tag), image
+
+
+def test_passwords_come_only_from_the_environment_and_are_required():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for variable in ("POSTGRES_PASSWORD", "HOSPITAL_INGEST_PASSWORD", "HOSPITAL_ANALYST_PASSWORD"):
+        uses = re.findall(r"\$\{" + variable + r"([^}]*)\}", text)
+        assert uses, variable
+        assert all(use.startswith(":?") for use in uses), f"{variable} must be required (${{{variable}:?...}})"
+
+
+def test_databases_and_brokers_report_health():
+    for name in ("postgres", "kafka"):
+        assert SERVICES[name]["healthcheck"]["test"]
