@@ -17,7 +17,7 @@ help:
 	@echo "make down   - stop them"
 	@echo "make test   - start the services, run every test, stop the services"
 	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
-	@echo "make clean  - stop the services and delete .local/ and .venv/"
+	@echo "make clean  - stop the services and delete their data, .local/ and .venv/"
 
 setup: $(VENV)/.installed $(KAFKA_LIBS)/.installed
 
@@ -55,4 +55,5 @@ bench: up
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit $$?; done
 
 clean: down
+	@if [ -L .local/postgres ]; then rm -rf "$$(readlink .local/postgres)"; fi
 	rm -rf .local $(VENV)

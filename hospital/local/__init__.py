@@ -36,6 +36,7 @@ class LocalServices:
         """Ports come from HOSPITAL_PG_PORT, HOSPITAL_KAFKA_PORT, HOSPITAL_KAFKA_CONTROLLER_PORT."""
         env = os.environ
         state_dir.mkdir(exist_ok=True)
+        state_dir = state_dir.resolve()
         return cls(
             postgres=LocalPostgres(state_dir, int(env.get("HOSPITAL_PG_PORT", "55432"))),
             kafka=LocalKafka(state_dir, int(env.get("HOSPITAL_KAFKA_PORT", "19092")),

@@ -17,7 +17,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka import KafkaException, KafkaError
 
-from hospital.local.process import ServiceError, cmdline, read_pid, stop_pid, wait_until
+from hospital.local.process import ServiceError, cmdline, ensure_port_free, read_pid, stop_pid, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,8 @@ class LocalKafka:
         for path in (self.home / "data", self.log_dir):
             path.mkdir(parents=True, exist_ok=True)
         if self.running_pid() is None:
+            ensure_port_free(self.port, "Kafka", "HOSPITAL_KAFKA_PORT")
+            ensure_port_free(self.controller_port, "Kafka", "HOSPITAL_KAFKA_CONTROLLER_PORT")
             self._write_config()
             self._format_storage()
             with (self.log_dir / "stdout.log").open("ab") as out:

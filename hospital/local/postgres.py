@@ -21,7 +21,7 @@ import psycopg2
 from psycopg2 import sql
 
 from database.schema import apply_schema
-from hospital.local.process import ServiceError, read_pid, wait_until
+from hospital.local.process import ServiceError, ensure_port_free, read_pid, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ class LocalPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bindir)
         if self.running_pid() is None:
+            ensure_port_free(self.port, "PostgreSQL", "HOSPITAL_PG_PORT")
             # After a kill -9 of the postmaster its backends linger for a moment and hold the
             # old shared memory, so the first start can fail; retry until a deadline.
             wait_until(lambda: self._pg_ctl_start(bindir), deadline_s=60, what="PostgreSQL",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -27,6 +28,16 @@ def wait_until(ready: Callable[[], bool], *, deadline_s: float, what: str, log: 
             raise ServiceError(f"{what} exited during start-up; see {log}\n{tail(log)}")
         time.sleep(0.25)
     raise ServiceError(f"{what} not ready after {deadline_s:.0f} s; see {log}\n{tail(log)}")
+
+
+def ensure_port_free(port: int, what: str, variable: str) -> None:
+    """Fail clearly when something else already listens on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return
+    raise ServiceError(f"cannot start {what}: 127.0.0.1:{port} is already in use by another process; "
+                       f"stop it or choose another port with {variable}")
 
 
 def tail(log: Path, lines: int = 15) -> str:
