@@ -38,14 +38,21 @@ def scratch_database(admin_url: str, prefix: str = "hospital_scratch") -> Iterat
     Gives a test or benchmark a warehouse of its own, so parallel work never shares rows.
     """
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _on_server(admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        apply_schema(with_database(admin_url, name))
+        yield name
+    finally:
+        # A new connection: the server may have been restarted while the database was in use.
+        _on_server(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _on_server(admin_url: str, statement: sql.Composable) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server's maintenance database."""
     server = psycopg2.connect(with_database(admin_url, "postgres"))
     server.autocommit = True
     try:
         with server.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        apply_schema(with_database(admin_url, name))
-        yield name
+            cur.execute(statement)
     finally:
-        with server.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         server.close()

@@ -1,0 +1,171 @@
+"""PostgreSQL side of the transfer consumer: one transaction per batch of Kafka messages.
+
+`write_batch` stores, in a single transaction,
+  - every new event in stream.transfer_event (ON CONFLICT DO NOTHING: a replay adds nothing),
+  - the highest version per transfer in stream.transfer, guarded so an older or equal version
+    never overwrites a newer one,
+  - the patient's current ward when a transfer completes (guarded by time, so order does not matter),
+  - quarantined messages in ops.quarantined_event (unique on topic, partition, offset),
+  - the next offset of every partition in ops.consumer_offset (never moved backwards).
+Because the offsets commit with the rows, a consumer killed at any point restarts exactly after
+the last batch whose rows are durable: nothing lost, nothing applied twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg2.extras import execute_values
+
+from hospital.transfer_event import (UNKNOWN_DOCTOR, UNKNOWN_FACILITY, UNKNOWN_PATIENT, UNKNOWN_WARD,
+                                     InvalidEvent, TransferEvent)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event: TransferEvent
+    partition: int
+    offset: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    raw: bytes | None
+
+
+class ReferenceCache:
+    """Wards and facilities (small, static) cached; patients and doctors looked up per batch."""
+
+    def __init__(self) -> None:
+        self.wards: set[str] = set()
+        self.facilities: set[str] = set()
+
+    def refresh(self, cur) -> None:
+        cur.execute("SELECT ward_code FROM reference.ward")
+        self.wards = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT facility_code FROM reference.facility")
+        self.facilities = {r[0] for r in cur.fetchall()}
+
+    def check(self, cur, events: list[TransferEvent]) -> dict[str, InvalidEvent]:
+        """Events (by event_id) that name something the warehouse does not know."""
+        places = [p for e in events for p in (e.from_place, e.to_place)]
+        if any(p.ward_code and p.ward_code not in self.wards for p in places) or \
+                any(p.facility_code and p.facility_code not in self.facilities for p in places):
+            self.refresh(cur)  # reference data may have grown since we cached it
+        cur.execute("""
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number
+            FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
+            WHERE p.patient_id = ANY(%s)""", (sorted({e.patient_id for e in events}),))
+        patients = {pid: (number, sa_id) for pid, number, sa_id in cur.fetchall()}
+        cur.execute("SELECT staff_id FROM core.doctor WHERE staff_id = ANY(%s)",
+                    (sorted({e.authorising_staff_id for e in events}),))
+        doctors = {r[0] for r in cur.fetchall()}
+        problems: dict[str, InvalidEvent] = {}
+        for e in events:
+            problem = self._problem(e, patients, doctors)
+            if problem is not None:
+                problems[e.event_id] = problem
+        return problems
+
+    def _problem(self, e: TransferEvent, patients: dict, doctors: set[int]) -> InvalidEvent | None:
+        known = patients.get(e.patient_id)
+        if known is None:
+            return InvalidEvent(UNKNOWN_PATIENT, f"patient_id {e.patient_id}")
+        number, sa_id = known
+        if number != e.hospital_number or (sa_id or None) != e.sa_id_number:
+            return InvalidEvent(UNKNOWN_PATIENT, f"patient_id {e.patient_id} has another hospital number or SA ID")
+        for name, place in (("from", e.from_place), ("to", e.to_place)):
+            if place.ward_code and place.ward_code not in self.wards:
+                return InvalidEvent(UNKNOWN_WARD, f"{name}.ward_code {place.ward_code!r}")
+            if place.facility_code and place.facility_code not in self.facilities:
+                return InvalidEvent(UNKNOWN_FACILITY, f"{name}.facility_code {place.facility_code!r}")
+        if e.authorising_staff_id not in doctors:
+            return InvalidEvent(UNKNOWN_DOCTOR, f"staff_id {e.authorising_staff_id} is not a doctor")
+        return None
+
+
+def _row(e: TransferEvent) -> tuple:
+    return (e.transfer_id, e.version, e.status, e.patient_id, e.from_place.ward_code, e.from_place.facility_code,
+            e.to_place.ward_code, e.to_place.facility_code, e.reason, e.priority, e.authorising_staff_id,
+            e.event_time)
+
+
+def write_batch(cur, *, group: str, topic: str, accepted: list[Accepted], quarantined: list[Quarantined],
+                next_offsets: dict[int, int]) -> None:
+    """Apply one batch inside the caller's transaction (see the module docstring)."""
+    if accepted:
+        events = sorted(accepted, key=lambda a: (a.event.transfer_id, a.event.version))
+        execute_values(cur, """
+            INSERT INTO stream.transfer_event
+                (event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
+                 to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time,
+                 kafka_partition, kafka_offset, received_at)
+            VALUES %s ON CONFLICT DO NOTHING""",
+            [(a.event.event_id, *_row(a.event), a.partition, a.offset) for a in events],
+            template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())",
+            page_size=len(events))
+        latest: dict[str, TransferEvent] = {}
+        for a in events:  # sorted by version, so the last one per transfer wins
+            latest[a.event.transfer_id] = a.event
+        execute_values(cur, """
+            INSERT INTO stream.transfer AS t
+                (last_event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
+                 to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time)
+            VALUES %s
+            ON CONFLICT (transfer_id) DO UPDATE SET
+                version = EXCLUDED.version, status = EXCLUDED.status, patient_id = EXCLUDED.patient_id,
+                from_ward_code = EXCLUDED.from_ward_code, from_facility_code = EXCLUDED.from_facility_code,
+                to_ward_code = EXCLUDED.to_ward_code, to_facility_code = EXCLUDED.to_facility_code,
+                reason = EXCLUDED.reason, priority = EXCLUDED.priority,
+                authorising_staff_id = EXCLUDED.authorising_staff_id, last_event_id = EXCLUDED.last_event_id,
+                event_time = EXCLUDED.event_time, updated_at = now()
+            WHERE t.version < EXCLUDED.version""",
+            [(e.event_id, *_row(e)) for e in latest.values()], page_size=len(latest))
+        _move_patients(cur, [a.event for a in events if a.event.status == "completed"])
+    if quarantined:
+        execute_values(cur, """
+            INSERT INTO ops.quarantined_event (topic, kafka_partition, kafka_offset, reason, raw_payload)
+            VALUES %s ON CONFLICT DO NOTHING""",
+            sorted((q.topic, q.partition, q.offset, q.reason, q.raw) for q in quarantined),
+            page_size=len(quarantined))
+    if next_offsets:
+        execute_values(cur, """
+            INSERT INTO ops.consumer_offset AS o (consumer_group, topic, kafka_partition, next_offset)
+            VALUES %s
+            ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
+                SET next_offset = EXCLUDED.next_offset, updated_at = now()
+            WHERE o.next_offset < EXCLUDED.next_offset""",
+            sorted((group, topic, p, o) for p, o in next_offsets.items()))
+
+
+def _move_patients(cur, completed: list[TransferEvent]) -> None:
+    """Set each patient's current ward from their latest completed transfer (NULL: left for a facility).
+
+    Guarded by event time, so a late or replayed completion never moves a patient back.
+    """
+    if not completed:
+        return
+    latest: dict[int, TransferEvent] = {}
+    for e in completed:
+        if e.patient_id not in latest or latest[e.patient_id].event_time < e.event_time:
+            latest[e.patient_id] = e
+    execute_values(cur, """
+        UPDATE core.patient p SET current_ward_code = v.ward_code, current_ward_since = v.since
+        FROM (VALUES %s) AS v (patient_id, ward_code, since)
+        WHERE p.patient_id = v.patient_id
+          AND (p.current_ward_since IS NULL OR p.current_ward_since < v.since)""",
+        sorted((pid, e.to_place.ward_code, e.event_time) for pid, e in latest.items()),
+        template="(%s::bigint, %s::text, %s::timestamptz)")
+
+
+def load_offsets(cur, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """The stored next offset of each of `partitions` that has one."""
+    cur.execute("""
+        SELECT kafka_partition, next_offset FROM ops.consumer_offset
+        WHERE consumer_group = %s AND topic = %s AND kafka_partition = ANY(%s)""", (group, topic, partitions))
+    return dict(cur.fetchall())

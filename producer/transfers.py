@@ -1,0 +1,292 @@
+"""Plausible patient transfers, three events per tick, as a pure function of the inputs.
+
+The planner is a small world model: who is admitted in which ward (the census at the window
+start), which transfers are in flight, and the doctors' roster. Each tick it emits exactly
+`EVENTS_PER_TICK` events; each is either the first version of a new transfer or the next
+version of one in flight. The patient of a new transfer is admitted in the from-ward (or, for
+an inbound transfer from another facility, not admitted anywhere); the authorising doctor is on
+shift, at the event time, in the ward that sends (or, inbound, receives) the patient.
+
+Everything is derived from (seed, window start, tick number) with no wall clock or global
+random state, so replaying ticks 0..n-1 rebuilds the exact state before tick n, and a re-sent
+tick has the same event ids as the first time (the consumer then stores it once).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from hospital.clock import STREAM_INTERVAL
+from hospital.settings import SAST
+from hospital.transfer_event import NEXT_STATUSES, Place, TransferEvent
+
+EVENTS_PER_TICK = 3
+# Above this many open transfers every event advances one of them instead of opening another.
+MAX_IN_FLIGHT = 12
+SHIFT_LENGTH = timedelta(hours=12)
+NAMESPACE = uuid.UUID("6f1f6c1e-3c55-4b7e-9a7e-2d5b0c3a1f00")
+
+# (weight, kind): ward -> ward inside the hospital, ward -> another facility, facility -> ward.
+KINDS = ((60, "internal"), (25, "outbound"), (15, "inbound"))
+PRIORITY_WEIGHTS = (("routine", 60), ("urgent", 30), ("emergency", 10))
+REASONS = {
+    "internal": ("needs ICU care", "step-down from ICU", "specialist review and care",
+                 "post-operative care", "isolation required", "bed reallocation"),
+    "outbound": ("back-referral to district hospital", "step-down to regional hospital",
+                 "specialised service elsewhere", "closer to home for continued care"),
+    "inbound": ("referral for tertiary care", "specialist surgery", "ICU bed requested",
+                "escalation from regional hospital"),
+}
+# Probability that an open transfer takes the happy path at each step.
+NEXT_WEIGHTS = {"requested": (85, 15), "accepted": (92, 8), "in_transit": (100,)}
+
+
+class PlanningError(RuntimeError):
+    """No plausible event exists (for example: nobody on shift anywhere, nobody admitted)."""
+
+
+@dataclass(frozen=True)
+class PatientRef:
+    patient_id: int
+    hospital_number: str
+    sa_id_number: str | None
+
+
+@dataclass
+class Population:
+    """The producer's inputs, read once at the window start (see `snapshot`).
+
+    `census` maps an admitted patient to their ward; `outpatients` are registered patients not
+    admitted, the candidates for inbound transfers.
+    """
+
+    patients: dict[int, PatientRef]
+    census: dict[int, str]
+    outpatients: list[int]
+    wards: list[str]
+    facilities: list[str]
+
+    def snapshot(self) -> dict:
+        """A JSON-able copy, so a restarted producer replays from the same census."""
+        return {
+            "patients": [[p.patient_id, p.hospital_number, p.sa_id_number] for p in self.patients.values()],
+            "census": [[pid, ward] for pid, ward in self.census.items()],
+            "outpatients": self.outpatients,
+            "wards": self.wards,
+            "facilities": self.facilities,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict) -> "Population":
+        return cls(
+            patients={pid: PatientRef(pid, number, sa_id) for pid, number, sa_id in data["patients"]},
+            census={pid: ward for pid, ward in data["census"]},
+            outpatients=list(data["outpatients"]),
+            wards=list(data["wards"]),
+            facilities=list(data["facilities"]),
+        )
+
+
+class Roster:
+    """Which doctors are on shift in which ward at which instant (12-hour shifts)."""
+
+    def __init__(self, shifts: list[tuple[str, datetime, int]]) -> None:
+        """`shifts`: (ward_code, shift_start, staff_id) of doctors, in any order."""
+        by_ward: dict[str, list[tuple[datetime, int]]] = {}
+        for ward, start, staff_id in sorted(shifts):
+            by_ward.setdefault(ward, []).append((start, staff_id))
+        self._starts = {ward: [s for s, _ in rows] for ward, rows in by_ward.items()}
+        self._staff = {ward: [d for _, d in rows] for ward, rows in by_ward.items()}
+
+    def on_shift(self, ward: str, instant: datetime) -> list[int]:
+        """Doctors whose shift in `ward` covers `instant` (start inclusive, end exclusive), sorted."""
+        starts = self._starts.get(ward)
+        if not starts:
+            return []
+        lo = bisect.bisect_right(starts, instant - SHIFT_LENGTH)
+        hi = bisect.bisect_right(starts, instant)
+        return sorted(self._staff[ward][lo:hi])
+
+
+@dataclass
+class OpenTransfer:
+    transfer_id: str
+    patient: PatientRef
+    from_place: Place
+    to_place: Place
+    reason: str
+    priority: str
+    version: int
+    status: str
+
+    @property
+    def responsible_ward(self) -> str:
+        """The ward whose doctor authorises each step: the sending ward, or the receiving one."""
+        return self.from_place.ward_code or self.to_place.ward_code
+
+
+@dataclass
+class TransferPlanner:
+    population: Population
+    roster: Roster
+    seed: int
+    window_start: datetime
+    open: dict[str, OpenTransfer] = field(default_factory=dict)
+    next_tick: int = 0
+
+    def __post_init__(self) -> None:
+        # Work on copies: the population object stays the census at the window start.
+        self.census = dict(self.population.census)
+        self.outpatients = sorted(self.population.outpatients)
+
+    def _id(self, *parts: object) -> str:
+        name = ":".join(str(p) for p in (self.seed, self.window_start.isoformat(), *parts))
+        return str(uuid.uuid5(NAMESPACE, name))
+
+    def tick(self, n: int) -> list[TransferEvent]:
+        """The events of tick `n`; ticks must be asked for in order 0, 1, 2, ..."""
+        if n != self.next_tick:
+            raise ValueError(f"tick {n} asked for, but the next tick is {self.next_tick}")
+        rng = random.Random(f"{self.seed}:{self.window_start.isoformat()}:{n}")
+        instant = (self.window_start + n * STREAM_INTERVAL).astimezone(SAST)
+        seconds = sorted(rng.randrange(int(STREAM_INTERVAL.total_seconds())) for _ in range(EVENTS_PER_TICK))
+        touched: set[str] = set()
+        events = []
+        for slot, offset in enumerate(seconds):
+            at = instant + timedelta(seconds=offset)
+            event = self._one_event(rng, n, slot, at, touched)
+            touched.add(event.transfer_id)
+            events.append(event)
+        self.next_tick += 1
+        return events
+
+    def _one_event(self, rng: random.Random, n: int, slot: int, at: datetime,
+                   touched: set[str]) -> TransferEvent:
+        advance_first = bool(self.open) and (len(self.open) >= MAX_IN_FLIGHT or rng.random() < 0.55)
+        attempts = (self._advance, self._open_new) if advance_first else (self._open_new, self._advance)
+        for attempt in attempts:
+            event = attempt(rng, n, slot, at, touched)
+            if event is not None:
+                return event
+        raise PlanningError(f"no plausible transfer event at {at.isoformat()} (tick {n}): "
+                            "check the census and the doctors' roster")
+
+    def _advance(self, rng, n, slot, at, touched) -> TransferEvent | None:
+        candidates = [t for tid, t in sorted(self.open.items()) if tid not in touched]
+        if not candidates:
+            return None
+        first = rng.randrange(len(candidates))  # a random one, then the others in turn
+        for transfer in candidates[first:] + candidates[:first]:
+            doctors = self.roster.on_shift(transfer.responsible_ward, at)
+            if not doctors:
+                continue
+            status = rng.choices(NEXT_STATUSES[transfer.status], NEXT_WEIGHTS[transfer.status])[0]
+            transfer.version += 1
+            transfer.status = status
+            if status in ("completed", "cancelled"):
+                del self.open[transfer.transfer_id]
+                if status == "completed":
+                    self._move(transfer)
+            return self._event(transfer, rng.choice(doctors), at, n, slot)
+        return None
+
+    def _move(self, transfer: OpenTransfer) -> None:
+        pid = transfer.patient.patient_id
+        if transfer.to_place.ward_code:
+            self.census[pid] = transfer.to_place.ward_code
+            if pid in self.outpatients:
+                self.outpatients.remove(pid)
+        else:
+            self.census.pop(pid, None)
+            bisect.insort(self.outpatients, pid)
+
+    def _open_new(self, rng, n, slot, at, touched) -> TransferEvent | None:
+        busy = {t.patient.patient_id for t in self.open.values()}
+        wards, facilities = self.population.wards, self.population.facilities
+        for _ in range(20):
+            kind = rng.choices([k for _, k in KINDS], [w for w, _ in KINDS])[0]
+            if kind == "inbound":
+                pool = [pid for pid in self.outpatients if pid not in busy and pid not in self.census]
+                if not pool or not facilities:
+                    continue
+                pid = rng.choice(pool)
+                source, target = Place(facility_code=rng.choice(facilities)), Place(ward_code=rng.choice(wards))
+            else:
+                admitted = sorted(pid for pid in self.census if pid not in busy)
+                if not admitted:
+                    continue
+                pid = rng.choice(admitted)
+                source = Place(ward_code=self.census[pid])
+                if kind == "internal":
+                    others = [w for w in wards if w != source.ward_code]
+                    if not others:
+                        continue
+                    target = Place(ward_code=rng.choice(others))
+                else:
+                    if not facilities:
+                        continue
+                    target = Place(facility_code=rng.choice(facilities))
+            transfer = OpenTransfer(
+                transfer_id=self._id("transfer", n, slot), patient=self.population.patients[pid],
+                from_place=source, to_place=target, reason=rng.choice(REASONS[kind]),
+                priority=rng.choices([p for p, _ in PRIORITY_WEIGHTS], [w for _, w in PRIORITY_WEIGHTS])[0],
+                version=1, status="requested")
+            doctors = self.roster.on_shift(transfer.responsible_ward, at)
+            if not doctors:
+                continue
+            self.open[transfer.transfer_id] = transfer
+            return self._event(transfer, rng.choice(doctors), at, n, slot)
+        return None
+
+    def _event(self, transfer: OpenTransfer, staff_id: int, at: datetime, n: int, slot: int) -> TransferEvent:
+        return TransferEvent(
+            event_id=self._id("event", n, slot), transfer_id=transfer.transfer_id,
+            version=transfer.version, status=transfer.status,
+            patient_id=transfer.patient.patient_id, hospital_number=transfer.patient.hospital_number,
+            sa_id_number=transfer.patient.sa_id_number, from_place=transfer.from_place,
+            to_place=transfer.to_place, reason=transfer.reason, priority=transfer.priority,
+            authorising_staff_id=staff_id, event_time=at)
+
+
+def load_population(conn, *, home_facility: str | None = None, outpatient_limit: int = 2000) -> Population:
+    """Read the census (admitted patients and their wards) and the reference lists from PostgreSQL.
+
+    Ordered queries, so the same database gives the same population. `home_facility` (this
+    hospital's own facility code, if it is in reference.facility) is never a transfer partner.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT ward_code FROM reference.ward ORDER BY ward_code")
+        wards = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT facility_code FROM reference.facility WHERE facility_code IS DISTINCT FROM %s "
+                    "ORDER BY facility_code", (home_facility,))
+        facilities = [r[0] for r in cur.fetchall()]
+        cur.execute("""
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, p.current_ward_code
+            FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
+            WHERE p.current_ward_code IS NOT NULL ORDER BY p.patient_id""")
+        admitted = cur.fetchall()
+        cur.execute("""
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, NULL
+            FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
+            WHERE p.current_ward_code IS NULL ORDER BY p.patient_id LIMIT %s""", (outpatient_limit,))
+        others = cur.fetchall()
+    conn.rollback()
+    patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip()) for pid, number, sa_id, _ in admitted + others}
+    return Population(patients=patients, census={pid: ward for pid, _, _, ward in admitted},
+                      outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities)
+
+
+def load_roster(conn, start: datetime, end: datetime) -> Roster:
+    """Doctors' shifts that overlap [start, end)."""
+    with conn.cursor() as cur:
+        cur.execute("""
+            SELECT sa.ward_code, sa.shift_start, sa.staff_id
+            FROM core.staff_assignment sa JOIN core.doctor d ON d.staff_id = sa.staff_id
+            WHERE sa.shift_end > %s AND sa.shift_start < %s""", (start, end))
+        shifts = cur.fetchall()
+    conn.rollback()
+    return Roster(shifts)

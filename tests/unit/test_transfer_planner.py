@@ -1,0 +1,126 @@
+"""The planner of transfer events, on an in-memory hospital (no services)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+
+from hospital.transfer_event import NEXT_STATUSES, parse
+from producer.stream_producer import Delivery
+from producer.transfers import PatientRef, PlanningError, Population, Roster, TransferPlanner
+
+START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
+WARDS = ["ICU", "MED-A", "MED-B", "SURG-1"]
+
+
+def hospital(days: int = 3, patients: int = 60):
+    refs = {pid: PatientRef(pid, f"JHB{pid:07d}", None) for pid in range(1, patients + 1)}
+    census = {pid: WARDS[pid % len(WARDS)] for pid in range(1, patients + 1, 2)}
+    outpatients = [pid for pid in refs if pid not in census]
+    shifts = []
+    for d in range(-1, days + 1):
+        for w, ward in enumerate(WARDS):
+            for half in range(2):  # 07:00 and 19:00 shifts; staff ids encode ward and half
+                begins = START + timedelta(days=d, hours=7 + 12 * half)
+                shifts.append((ward, begins, 100 * (w + 1) + 10 * (d % 2) + half))
+    return Population(refs, census, outpatients, WARDS, ["HJH", "CHBAH"]), shifts
+
+
+def planner(days: int = 3, seed: int = 1) -> tuple[TransferPlanner, list]:
+    population, shifts = hospital(days)
+    return TransferPlanner(population, Roster(shifts), seed, START), shifts
+
+
+def test_every_tick_has_exactly_three_events_inside_its_three_minutes():
+    p, _ = planner()
+    for n in range(500):
+        events = p.tick(n)
+        assert len(events) == 3
+        tick_start = START + n * timedelta(minutes=3)
+        assert all(tick_start <= e.event_time < tick_start + timedelta(minutes=3) for e in events)
+
+
+def test_events_are_valid_on_the_wire_and_versions_follow_the_lifecycle():
+    p, _ = planner()
+    last = {}
+    for n in range(1000):
+        for e in p.tick(n):
+            assert parse(e.to_bytes()) == e
+            if e.version == 1:
+                assert e.transfer_id not in last and e.status == "requested"
+            else:
+                version, status = last[e.transfer_id]
+                assert e.version == version + 1 and e.status in NEXT_STATUSES[status]
+            last[e.transfer_id] = (e.version, e.status)
+    assert Counter(s for _, s in last.values()).keys() >= {"completed", "cancelled"}
+
+
+def test_the_doctor_is_on_shift_in_the_responsible_ward():
+    p, shifts = planner()
+    for n in range(1000):
+        for e in p.tick(n):
+            ward = e.from_place.ward_code or e.to_place.ward_code
+            # Brute force over the roster, independent of Roster's bisect.
+            assert any(w == ward and s <= e.event_time < s + timedelta(hours=12) and staff == e.authorising_staff_id
+                       for w, s, staff in shifts)
+
+
+def test_a_new_transfer_starts_where_the_patient_is():
+    p, _ = planner()
+    where = dict(p.population.census)
+    open_patients = set()
+    for n in range(1000):
+        for e in p.tick(n):
+            if e.version == 1:
+                assert e.patient_id not in open_patients
+                assert where.get(e.patient_id) == e.from_place.ward_code
+                open_patients.add(e.patient_id)
+            if e.status in ("completed", "cancelled"):
+                open_patients.discard(e.patient_id)
+            if e.status == "completed":
+                where[e.patient_id] = e.to_place.ward_code
+
+
+def test_replaying_gives_the_same_events():
+    a, _ = planner(seed=5)
+    b, _ = planner(seed=5)
+    c, _ = planner(seed=6)
+    first = [e for n in range(300) for e in a.tick(n)]
+    assert first == [e for n in range(300) for e in b.tick(n)]
+    assert first != [e for n in range(300) for e in c.tick(n)]
+    assert len({e.event_id for e in first}) == len(first)
+
+
+def test_ticks_must_come_in_order():
+    p, _ = planner()
+    with pytest.raises(ValueError):
+        p.tick(1)
+
+
+def test_nobody_on_shift_is_a_clear_error():
+    population, _ = hospital()
+    p = TransferPlanner(population, Roster([]), 1, START)
+    with pytest.raises(PlanningError, match="roster"):
+        p.tick(0)
+
+
+def test_the_delivery_tracker_confirms_ticks_only_when_all_their_events_are_acknowledged():
+    class Msg:
+        def key(self):
+            return b"k"
+
+    d = Delivery(first_tick=10)
+    for tick in (10, 10, 11, 12):
+        d.sent(tick)
+    order = [11, 10, 12, 10]
+    confirmed = []
+    for tick in order:
+        d.on_delivery(tick, None, Msg())
+        confirmed.append(d.confirmed_through)
+    assert confirmed == [9, 9, 9, 12]
+    d.sent(13)
+    d.on_delivery(13, "broker gone", Msg())
+    assert d.confirmed_through == 12 and d.failed
