@@ -1,0 +1,126 @@
+"""Load the reference CSVs and the generated population into the warehouse, idempotently.
+
+    python database/load_population.py --data-dir data
+    hospital load-population
+
+Tables load in foreign-key order, each in its own transaction, as the pipeline role (DATABASE_URL).
+An empty table takes a straight COPY; a table that already has rows gets the file COPYed into a
+temporary staging table and merged with INSERT ... ON CONFLICT DO NOTHING, so re-running adds nothing.
+Afterwards every staff member has a 'hired' row in core.staff_history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from database.bulk_copy import copy_csv
+from database.connection import connect, transaction
+from hospital import reference
+from hospital import settings as settings_module
+from hospital.settings import SettingsError
+
+log = logging.getLogger(__name__)
+
+# warehouse table -> generated CSV file name, in foreign-key order (after the reference tables)
+GENERATED_TABLES: dict[str, str] = {
+    "core.person": "people.csv",
+    "core.patient": "hospital_patients.csv",
+    "core.staff": "staff.csv",
+    "core.doctor": "doctors.csv",
+    "core.staff_assignment": "assigned_staff.csv",
+}
+
+HIRED_HISTORY = """
+INSERT INTO core.staff_history
+    (staff_id, valid_from, valid_to, employment_status, job_title, department_code, home_ward_code, change_reason)
+SELECT s.staff_id, s.hire_date::timestamp AT TIME ZONE 'Africa/Johannesburg', NULL, 'active',
+       s.job_title, s.department_code, s.home_ward_code, 'hired'
+FROM core.staff s
+ON CONFLICT (staff_id, valid_from) DO NOTHING
+"""
+
+
+def csv_columns(path: Path) -> list[str]:
+    with path.open("r", encoding="utf-8") as handle:
+        return handle.readline().strip().split(",")
+
+
+def load_table(conn, table: str, path: Path) -> int:
+    """Load one CSV into `table`; returns the rows added (0 when all were already there)."""
+    columns = csv_columns(path)
+    target = sql.Identifier(*table.split("."))
+    with transaction(conn) as cur:
+        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(target))
+        if not cur.fetchone()[0]:
+            return copy_csv(cur, table, path, columns)
+        cur.execute(sql.SQL("CREATE TEMP TABLE load_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP")
+                    .format(target))
+        copy_csv(cur, "load_stage", path, columns)
+        column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+        cur.execute(sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM load_stage ON CONFLICT DO NOTHING")
+                    .format(target, cols=column_list))
+        return cur.rowcount
+
+
+def load_population(conn, data_dir: Path) -> dict[str, int]:
+    """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table."""
+    plan = [(table, reference.path(name)) for table, name in reference.WAREHOUSE_TABLES.items()]
+    plan += [(table, data_dir / name) for table, name in GENERATED_TABLES.items()]
+    missing = [str(p) for t, p in plan if not p.is_file() and t in ("core.person",)]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} not found: run `hospital generate-people` first")
+    added: dict[str, int] = {}
+    for table, path in plan:
+        if not path.is_file():
+            log.warning("skipping %s: %s not found", table, path)
+            continue
+        added[table] = load_table(conn, table, path)
+        log.info("%s: %d rows added from %s", table, added[table], path.name)
+    with transaction(conn) as cur:
+        cur.execute(HIRED_HISTORY)
+        added["core.staff_history"] = cur.rowcount
+    return added
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    defaults = settings_module.load()
+    parser = argparse.ArgumentParser(
+        prog=prog, description="COPY the reference CSVs (hospital/reference) and the generated people.csv, "
+        "hospital_patients.csv, staff.csv, doctors.csv and assigned_staff.csv into the warehouse as the "
+        "pipeline role (DATABASE_URL). Safe to re-run: rows already loaded are skipped.")
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                        help="folder with the generated CSVs (default DATA_DIR)")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        conn = connect(settings=settings_module.load())
+    except (SettingsError, psycopg2.OperationalError) as exc:
+        print(f"{parser.prog}: error: cannot connect to the warehouse: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    try:
+        added = load_population(conn, args.data_dir)
+    except FileNotFoundError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except psycopg2.Error as exc:
+        print(f"{parser.prog}: error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    log.info("loaded: %s", ", ".join(f"{t} +{n}" for t, n in added.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

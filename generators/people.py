@@ -1,0 +1,223 @@
+"""Vectorised generation of synthetic Gauteng residents (people.csv), chunk by chunk.
+
+Each chunk of CHUNK_ROWS people is drawn from its own random stream (seed, chunk index), so the
+output depends only on the seed and the row count, never on timing or worker count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from generators.csv_rows import check_plain, encode_rows, int_bytes, iso_dates, masked, zero_padded
+from hospital import reference
+from hospital.phone import make_phone_numbers
+from hospital.sa_id import make_sa_ids
+
+PEOPLE_COLUMNS = (
+    "person_id", "sa_id_number", "first_name", "last_name", "sex", "date_of_birth", "citizenship",
+    "passport_number", "phone_number", "email", "street_address", "suburb", "city", "province",
+    "postal_code", "medical_aid",
+)
+CHUNK_ROWS = 250_000
+MAX_ROWS = 50_000_000  # beyond this the SA ID sequence space per birth date runs short
+
+# Gauteng age structure by 5-year band, 0-4 ... 95-99 (percent; Census 2022: median ~30,
+# under-15 ~24%, 60+ ~8.5%).
+AGE_BAND_WEIGHTS = np.array([8.3, 8.0, 7.7, 7.5, 8.3, 10.0, 10.6, 9.6, 7.6, 5.8, 4.5, 3.6,
+                             3.0, 2.2, 1.5, 0.9, 0.5, 0.25, 0.1, 0.05])
+# Name groups of Johannesburg residents (home languages, Census 2011, folded into name traditions).
+NAME_GROUP_WEIGHTS = {"nguni": 0.37, "sotho": 0.27, "tsonga_venda": 0.07, "afrikaans": 0.08,
+                      "english": 0.14, "indian": 0.04, "foreign": 0.03}
+CITIZENSHIPS = (b"citizen", b"permanent_resident", b"foreign_national")
+EMAIL_DOMAINS = (b"gmail.com", b"gmail.com", b"gmail.com", b"yahoo.com", b"outlook.com", b"icloud.com",
+                 b"webmail.co.za", b"mweb.co.za", b"vodamail.co.za", b"telkomsa.net", b"hotmail.com")
+PASSPORT_LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPRSTUVWXYZ", dtype=np.uint8)
+
+
+@dataclass
+class Weighted:
+    """Values (an 'S' array) with cumulative probabilities, for fast vectorised draws."""
+    values: np.ndarray
+    cumulative: np.ndarray
+
+    @classmethod
+    def of(cls, values: list[str], weights, what: str) -> "Weighted":
+        encoded = [v.encode("utf-8") for v in values]
+        check_plain(encoded, what)
+        w = np.asarray(weights, dtype=float)
+        cumulative = np.cumsum(w / w.sum())
+        cumulative[-1] = 1.0
+        return cls(np.array(encoded, dtype=f"S{max(map(len, encoded))}"), cumulative)
+
+    def draw_index(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.searchsorted(self.cumulative, rng.random(n), side="right")
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.values[self.draw_index(rng, n)]
+
+
+def _email_form(values: np.ndarray) -> np.ndarray:
+    """Lower case, without spaces, hyphens or apostrophes, for the local part of an e-mail address."""
+    cleaned = [v.decode().lower().replace(" ", "").replace("-", "").replace("'", "").encode() for v in values]
+    return np.array(cleaned, dtype=values.dtype)
+
+
+class PeopleModel:
+    """Reference lists turned into arrays, built once per process."""
+
+    def __init__(self) -> None:
+        first = reference.table("first_names.csv")
+        last = reference.table("surnames.csv")
+        self.groups = list(NAME_GROUP_WEIGHTS)
+        self.group_draw = Weighted.of(self.groups, list(NAME_GROUP_WEIGHTS.values()), "name groups")
+        self.first: dict[tuple[int, int], Weighted] = {}
+        self.first_email: dict[tuple[int, int], np.ndarray] = {}
+        self.last: dict[int, Weighted] = {}
+        self.last_email: dict[int, np.ndarray] = {}
+        for g, group in enumerate(self.groups):
+            for s, sex in enumerate("FM"):
+                rows = first[(first.name_group == group) & (first.sex == sex)]
+                self.first[g, s] = Weighted.of(rows.first_name.tolist(), rows.weight, "first names")
+                self.first_email[g, s] = _email_form(self.first[g, s].values)
+            rows = last[last.name_group == group]
+            self.last[g] = Weighted.of(rows.surname.tolist(), rows.weight, "surnames")
+            self.last_email[g] = _email_form(self.last[g].values)
+        suburbs = reference.table("suburbs.csv")
+        self.suburb = Weighted.of(suburbs.suburb.tolist(), suburbs.weight, "suburbs")
+        self.city = np.array([c.encode() for c in suburbs.city])
+        self.province = np.array([p.encode() for p in suburbs.province])
+        self.postal_code = np.array([p.encode() for p in suburbs.postal_code], dtype="S4")
+        check_plain(list(self.city) + list(self.province), "suburbs")
+        streets = reference.table("streets.csv").street_name.tolist()
+        self.street = Weighted.of(streets, np.ones(len(streets)), "streets")
+        schemes = reference.table("medical_schemes.csv")
+        self.scheme = Weighted.of(schemes.scheme_name.tolist(), schemes.weight, "medical schemes")
+        self.domains = np.array(EMAIL_DOMAINS)
+        self.age_bands = AGE_BAND_WEIGHTS / AGE_BAND_WEIGHTS.sum()
+
+
+@dataclass
+class ChunkSummary:
+    """What later generators need about each person, kept compactly for all rows."""
+    person_id: np.ndarray      # int64
+    birth_day: np.ndarray      # int32, days since 1970-01-01
+    male: np.ndarray           # bool
+    citizenship: np.ndarray    # uint8 index into CITIZENSHIPS
+    soweto: np.ndarray         # bool: lives in a Soweto postal code (18xx), the hospital's catchment
+
+
+def sequence_slots(seed: int) -> np.ndarray:
+    """A fixed random order of the 5,000 ID sequence numbers, so sequences look random yet never repeat."""
+    return np.random.default_rng([seed, 0xA11D]).permutation(5000)
+
+
+def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, first_person_id: int,
+                   n: int, reference_day: date, slots: np.ndarray) -> tuple[bytes, ChunkSummary]:
+    """CSV lines (no header) for `n` people starting at `first_person_id`, and their summary.
+
+    `reference_day` is the date ages are counted at (the simulation start).
+    """
+    rng = np.random.default_rng([seed, 1, chunk_index])
+    ref = np.datetime64(reference_day, "D").astype(np.int64)
+
+    # Age and sex: 5-year band, then uniform within it.
+    band = np.searchsorted(np.cumsum(model.age_bands), rng.random(n), side="right").clip(0, 19)
+    age_days = ((band * 5 + rng.random(n) * 5) * 365.2425).astype(np.int64)
+    birth_day = (ref - age_days).astype(np.int32)
+    age_years = age_days / 365.2425
+    male_share = np.where(age_years < 15, 0.505, np.where(age_years < 60, 0.51, 0.40))
+    male = rng.random(n) < male_share
+
+    # Citizenship: foreign nationals concentrated in working ages (Gauteng holds half of SA's migrants).
+    u = rng.random(n)
+    foreign_share = np.where((age_years >= 20) & (age_years < 50), 0.09, 0.03)
+    citizenship = np.where(u < foreign_share, 2, np.where(u < foreign_share + 0.012, 1, 0)).astype(np.uint8)
+    foreign = citizenship == 2
+
+    # Name tradition: most foreign nationals carry names from the region's other countries.
+    group = model.group_draw.draw_index(rng, n)
+    group = np.where(foreign & (rng.random(n) < 0.85), model.groups.index("foreign"), group)
+    group = np.where(~foreign & (group == model.groups.index("foreign")), 0, group)
+    first = np.zeros(n, dtype="S20")
+    first_mail = np.zeros(n, dtype="S20")
+    last = np.zeros(n, dtype="S24")
+    last_mail = np.zeros(n, dtype="S24")
+    sex_index = male.astype(np.int64)
+    for g in range(len(model.groups)):
+        in_group = group == g
+        count = int(in_group.sum())
+        if not count:
+            continue
+        pick = model.last[g].draw_index(rng, count)
+        last[in_group] = model.last[g].values[pick]
+        last_mail[in_group] = model.last_email[g][pick]
+        for s in (0, 1):
+            mask = in_group & (sex_index == s)
+            k = int(mask.sum())
+            if k:
+                pick = model.first[g, s].draw_index(rng, k)
+                first[mask] = model.first[g, s].values[pick]
+                first_mail[mask] = model.first_email[g, s][pick]
+
+    # SA ID: sequences unique within each (YYMMDD, sex) across the whole file: within a chunk the
+    # k-th person of a cell takes slot k * n_chunks + chunk_index of the seeded permutation.
+    dob = birth_day.astype("datetime64[D]")
+    years = dob.astype("datetime64[Y]")
+    months = dob.astype("datetime64[M]")
+    yymmdd = ((years.astype(np.int64) + 1970) % 100) * 10_000 \
+        + (months - years.astype("datetime64[M]")).astype(np.int64) * 100 + 100 \
+        + (dob - months.astype("datetime64[D]")).astype(np.int64) + 1
+    cell = yymmdd * 2 + sex_index
+    order = np.argsort(cell, kind="stable")
+    sorted_cell = cell[order]
+    starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
+    rank_sorted = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = rank_sorted
+    slot = rank * n_chunks + chunk_index
+    if n and slot.max() >= 5000:
+        raise ValueError("too many people share a birth date and sex for unique SA ID numbers; use fewer rows")
+    # A per-cell rotation keeps the mapping one-to-one within a cell while varying it between cells.
+    sequence = slots[(slot + cell * 2_654_435_761) % 5000] + 5000 * sex_index
+    sa_id = masked(make_sa_ids(yymmdd, sequence, np.minimum(citizenship, 1)), ~foreign)
+
+    letters = PASSPORT_LETTERS[rng.integers(0, len(PASSPORT_LETTERS), (n, 2))]
+    passport = np.empty((n, 9), dtype=np.uint8)
+    passport[:, :2] = letters
+    passport[:, 2:] = zero_padded(rng.integers(0, 10_000_000, n), 7).view(np.uint8).reshape(n, 7)
+    passport = masked(passport.view("S9").ravel(), foreign)
+
+    phone = make_phone_numbers(rng, n)
+
+    # E-mail for about 60% of people of 16 and older: first.last + optional 2 digits @ domain.
+    has_mail = (age_years >= 16) & (rng.random(n) < 0.6)
+    digits = masked(zero_padded(rng.integers(0, 100, n), 2), has_mail & (rng.random(n) < 0.5))
+    domain = masked(model.domains[rng.integers(0, len(model.domains), n)], has_mail)
+    dot = masked(np.full(n, b".", dtype="S1"), has_mail)
+    at = masked(np.full(n, b"@", dtype="S1"), has_mail)
+    first_mail = masked(first_mail, has_mail)
+    last_mail = masked(last_mail, has_mail)
+
+    house = int_bytes(np.minimum(rng.geometric(0.004, n), 9999))
+    street = model.street.draw(rng, n)
+    suburb_index = model.suburb.draw_index(rng, n)
+
+    # Medical scheme cover: about a quarter overall (GHS), far less for foreign nationals.
+    insured = rng.random(n) < np.where(foreign, 0.08, 0.26)
+    scheme = masked(model.scheme.draw(rng, n), insured)
+
+    person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
+    fields = [
+        [int_bytes(person_id)], [sa_id], [first], [last],
+        [np.where(male, b"M", b"F").astype("S1")], [iso_dates(birth_day)],
+        [np.array(CITIZENSHIPS)[citizenship]], [passport], [phone],
+        [first_mail, dot, last_mail, digits, at, domain],
+        [house, b" ", street], [model.suburb.values[suburb_index]], [model.city[suburb_index]],
+        [model.province[suburb_index]], [model.postal_code[suburb_index]], [scheme],
+    ]
+    soweto = np.char.startswith(model.postal_code[suburb_index], b"18")
+    summary = ChunkSummary(person_id, birth_day, male, citizenship, soweto)
+    return encode_rows(fields, n), summary

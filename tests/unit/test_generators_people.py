@@ -1,0 +1,182 @@
+"""people.csv and hospital_patients.csv: contents checked with independent validators."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from datetime import date, datetime, timedelta
+
+import phonenumbers
+import pytest
+from stdnum.za import idnr
+
+from generators import generate_people_data
+from generators.people import PEOPLE_COLUMNS
+from generators.patients import PATIENT_COLUMNS
+from hospital import reference
+
+ROWS = 30_000
+SIM_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
+
+
+def read(path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("people")
+    code = generate_people_data.main(["--rows", str(ROWS), "--seed", "11", "--out", str(folder / "people.csv"),
+                                      "--no-progress"])
+    assert code == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def people(generated):
+    return read(generated / "people.csv")
+
+
+@pytest.fixture(scope="module")
+def patients(generated):
+    return read(generated / "hospital_patients.csv")
+
+
+def test_people_csv_has_the_contract_columns_and_rows(generated, people):
+    header = (generated / "people.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header) == PEOPLE_COLUMNS
+    assert len(people) == ROWS
+    assert len({p["person_id"] for p in people}) == ROWS
+
+
+def test_every_sa_id_is_valid_and_agrees_with_sex_birth_date_and_citizenship(people):
+    seen = set()
+    for p in people:
+        if p["citizenship"] == "foreign_national":
+            assert p["sa_id_number"] == "" and p["passport_number"] != ""
+            continue
+        number = p["sa_id_number"]
+        assert idnr.is_valid(number), number
+        born = date.fromisoformat(p["date_of_birth"])
+        assert number[:6] == born.strftime("%y%m%d")
+        assert (int(number[6:10]) < 5000) == (p["sex"] == "F")
+        assert number[10] == {"citizen": "0", "permanent_resident": "1"}[p["citizenship"]]
+        assert number[11] == "8"
+        seen.add(number)
+    assert len(seen) == sum(p["citizenship"] != "foreign_national" for p in people)
+
+
+def test_every_phone_number_is_valid_for_south_africa(people):
+    for p in people:
+        parsed = phonenumbers.parse(p["phone_number"])
+        assert phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == "ZA"
+
+
+def test_addresses_come_from_the_reference_suburbs(people):
+    suburbs = {(s.suburb, s.city, s.postal_code) for s in reference.table("suburbs.csv").itertuples()}
+    assert all((p["suburb"], p["city"], p["postal_code"]) in suburbs for p in people)
+
+
+def test_population_shape_is_plausible_for_gauteng(people):
+    n = len(people)
+    ages = [(SIM_START.date() - date.fromisoformat(p["date_of_birth"])).days / 365.25 for p in people]
+    assert 0.20 < sum(a < 15 for a in ages) / n < 0.28
+    assert 0.06 < sum(a >= 60 for a in ages) / n < 0.11
+    assert 0.45 < sum(p["sex"] == "M" for p in people) / n < 0.55
+    assert 0.20 < sum(p["medical_aid"] != "" for p in people) / n < 0.30
+    assert 0.03 < sum(p["citizenship"] == "foreign_national" for p in people) / n < 0.10
+    assert sum(p["citizenship"] == "permanent_resident" for p in people) > 0
+    surnames = {p["last_name"] for p in people}
+    assert {"Dlamini", "Nkosi", "Ndlovu", "Khumalo", "Mokoena"} <= surnames
+
+
+def test_same_seed_gives_byte_identical_files(generated, tmp_path):
+    assert generate_people_data.main(["--rows", str(ROWS), "--seed", "11", "--out", str(tmp_path / "people.csv"),
+                                      "--no-progress", "--workers", "2"]) == 0
+    for name in ("people.csv", "hospital_patients.csv", "people.manifest.json"):
+        assert (tmp_path / name).read_bytes() == (generated / name).read_bytes(), name
+
+
+def test_manifest_records_rows_and_sha256(generated):
+    import json
+    manifest = json.loads((generated / "people.manifest.json").read_text())
+    assert manifest["seed"] == 11 and manifest["version"]
+    entry = manifest["files"]["people.csv"]
+    assert entry["rows"] == ROWS
+    assert entry["sha256"] == hashlib.sha256((generated / "people.csv").read_bytes()).hexdigest()
+
+
+def test_patients_are_people_with_unique_numbers(generated, people, patients):
+    header = (generated / "hospital_patients.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header) == PATIENT_COLUMNS
+    person_ids = {p["person_id"] for p in people}
+    assert {p["person_id"] for p in patients} <= person_ids
+    assert len({p["person_id"] for p in patients}) == len(patients)
+    assert len({p["hospital_number"] for p in patients}) == len(patients)
+    assert {p["blood_group"] for p in patients} <= {"O+", "O-", "A+", "A-", "B+", "B-", "AB+", "AB-"}
+
+
+def test_chronic_conditions_are_reference_icd10_codes_that_fit_age_and_sex(people, patients):
+    codes = reference.icd10_codes().set_index("icd10_code")
+    by_id = {p["person_id"]: p for p in people}
+    for patient in patients:
+        person = by_id[patient["person_id"]]
+        age = (SIM_START.date() - date.fromisoformat(person["date_of_birth"])).days / 365.25
+        for code in filter(None, patient["chronic_conditions"].split(";")):
+            row = codes.loc[code]
+            assert row.sex_restriction != row.sex_restriction or row.sex_restriction == person["sex"]
+            assert row.min_age_years != row.min_age_years or age >= int(row.min_age_years)
+
+
+def test_ward_census_fills_80_to_90_percent_of_beds_with_fitting_patients(people, patients):
+    wards = reference.wards().set_index("ward_code")
+    by_id = {p["person_id"]: p for p in people}
+    occupied = {}
+    for patient in patients:
+        ward = patient["current_ward_code"]
+        if not ward:
+            assert patient["current_ward_since"] == ""
+            continue
+        since = datetime.fromisoformat(patient["current_ward_since"])
+        assert since < SIM_START and since.utcoffset() == timedelta(hours=2)
+        assert date.fromisoformat(patient["registration_date"]) <= since.date()
+        person = by_id[patient["person_id"]]
+        age = (SIM_START.date() - date.fromisoformat(person["date_of_birth"])).days / 365.25
+        info = wards.loc[ward]
+        if info.ward_type == "maternity":
+            assert person["sex"] == "F" and 15 <= age < 50
+        elif info.ward_type == "neonatal":
+            assert age < 1
+        elif (info.ward_type == "paediatric" or info.department_code in ("PAED", "PAEDSURG")
+              or "Paediatric" in info.ward_name):
+            assert age < 13
+        else:
+            assert age >= 18
+        occupied[ward] = occupied.get(ward, 0) + 1
+    for ward, info in wards.iterrows():
+        assert 0.79 <= occupied.get(ward, 0) / info.bed_count <= 0.91, ward
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rows", "-5"], "--rows"), (["--rows", "999999999999"], "--rows"), (["--rows", "many"], "--rows")])
+def test_bad_row_counts_fail_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        generate_people_data.main(argv)
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unwritable_output_fails_with_one_line(tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    code = generate_people_data.main(["--rows", "10", "--out", str(blocked / "people.csv"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_help_describes_the_command(capsys):
+    with pytest.raises(SystemExit):
+        generate_people_data.main(["--help"])
+    assert "--rows" in capsys.readouterr().out

@@ -1,0 +1,206 @@
+"""staff.csv, doctors.csv and assigned_staff.csv: who, where, when; checked from the CSVs alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from generators import assign_hospital_staff, generate_people_data, generate_staff_doctors
+from generators.staff import GRADES
+from hospital import reference
+
+SIM_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
+HORIZON_DAYS = 75  # long enough to see retirements and several 28-day rota cycles
+SAST = SIM_START.tzinfo
+
+
+def read(path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def age_on(born: str, on: date) -> int:
+    b = date.fromisoformat(born)
+    return on.year - b.year - ((on.month, on.day) < (b.month, b.day))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("staff")
+    assert generate_people_data.main(["--rows", "30000", "--seed", "5", "--out", str(out / "people.csv"),
+                                      "--no-progress", "--patients", "0"]) == 0
+    assert generate_staff_doctors.main(["--people", str(out / "people.csv"), "--out-dir", str(out), "--seed", "5",
+                                        "--horizon-days", str(HORIZON_DAYS)]) == 0
+    assert assign_hospital_staff.main(["--staff", str(out / "staff.csv"), "--out", str(out / "assigned_staff.csv"),
+                                       "--horizon-days", str(HORIZON_DAYS)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tables(folder):
+    return {name: read(folder / f"{name}.csv") for name in ("people", "staff", "doctors", "assigned_staff")}
+
+
+def test_every_foreign_key_across_the_csvs_resolves(tables):
+    people = {p["person_id"] for p in tables["people"]}
+    staff = {s["staff_id"] for s in tables["staff"]}
+    wards = set(reference.wards().ward_code)
+    departments = set(reference.departments().department_code)
+    specialities = set(reference.table("specialities.csv").speciality_code)
+    assert {s["person_id"] for s in tables["staff"]} <= people
+    assert len({s["person_id"] for s in tables["staff"]}) == len(tables["staff"])
+    assert {s["department_code"] for s in tables["staff"]} <= departments
+    assert {s["home_ward_code"] for s in tables["staff"]} - {""} <= wards
+    assert {s["replaces_staff_id"] for s in tables["staff"]} - {""} <= staff
+    assert {d["staff_id"] for d in tables["doctors"]} == {s["staff_id"] for s in tables["staff"]
+                                                          if s["staff_category"] == "doctor"}
+    assert {d["speciality_code"] for d in tables["doctors"]} <= specialities
+    assert {a["staff_id"] for a in tables["assigned_staff"]} <= staff
+    assert {a["ward_code"] for a in tables["assigned_staff"]} <= wards
+    assert {a["covers_for_staff_id"] for a in tables["assigned_staff"]} - {""} <= staff
+
+
+def test_staff_are_citizens_of_working_age_and_doctors_fit_their_grade(tables):
+    people = {p["person_id"]: p for p in tables["people"]}
+    staff = {s["staff_id"]: s for s in tables["staff"]}
+    for s in tables["staff"]:
+        person = people[s["person_id"]]
+        hired = date.fromisoformat(s["hire_date"])
+        assert person["citizenship"] != "foreign_national"
+        assert 18 <= age_on(person["date_of_birth"], max(hired, SIM_START.date())) <= 64
+        assert (s["sanc_category"] != "") == (s["staff_category"] == "nurse")
+    for d in tables["doctors"]:
+        _, youngest, oldest, _ = GRADES[d["grade"]]
+        s = staff[d["staff_id"]]
+        age = age_on(people[s["person_id"]]["date_of_birth"], max(date.fromisoformat(s["hire_date"]),
+                                                                   SIM_START.date()))
+        assert youngest <= age <= oldest, (d, age)
+        assert d["hpcsa_number"].startswith("MP") and len(d["hpcsa_number"]) == 9
+
+
+def test_retirees_leave_at_65_per_s16_and_are_replaced_in_the_same_post(tables):
+    people = {p["person_id"]: p for p in tables["people"]}
+    staff = {s["staff_id"]: s for s in tables["staff"]}
+    doctors = {d["staff_id"]: d for d in tables["doctors"]}
+    retirees = [s for s in tables["staff"] if s["retirement_date"]]
+    assert retirees, "the horizon should contain retirements"
+    replacements = {s["replaces_staff_id"]: s for s in tables["staff"] if s["replaces_staff_id"]}
+    for s in retirees:
+        born = date.fromisoformat(people[s["person_id"]]["date_of_birth"])
+        at65 = date(born.year + 65, born.month, 1) if born.day == 1 else \
+            (date(born.year + 65, born.month, 28) + timedelta(days=4)).replace(day=1)
+        assert date.fromisoformat(s["retirement_date"]) == at65
+        new = replacements[s["staff_id"]]
+        for column in ("staff_category", "job_title", "sanc_category", "department_code", "home_ward_code"):
+            assert new[column] == s[column]
+        if s["staff_id"] in doctors:
+            for column in ("grade", "speciality_code"):
+                assert doctors[new["staff_id"]][column] == doctors[s["staff_id"]][column]
+
+
+def shifts_by_staff(tables):
+    by_staff = defaultdict(list)
+    for a in tables["assigned_staff"]:
+        start, end = datetime.fromisoformat(a["shift_start"]), datetime.fromisoformat(a["shift_end"])
+        by_staff[a["staff_id"]].append((start, end, a))
+    for shifts in by_staff.values():
+        shifts.sort(key=lambda item: item[0])
+    return by_staff
+
+
+def test_shifts_are_twelve_hours_day_or_night_in_sast(tables):
+    for a in tables["assigned_staff"]:
+        start, end = datetime.fromisoformat(a["shift_start"]), datetime.fromisoformat(a["shift_end"])
+        assert start.utcoffset() == timedelta(hours=2) and end - start == timedelta(hours=12)
+        assert (a["shift_kind"], start.hour) in (("day", 7), ("night", 19))
+        assert start.date() == date.fromisoformat(a["shift_date"])
+
+
+def test_nobody_works_outside_their_employment(tables):
+    staff = {s["staff_id"]: s for s in tables["staff"]}
+    for staff_id, shifts in shifts_by_staff(tables).items():
+        s = staff[staff_id]
+        hired = datetime.combine(date.fromisoformat(s["hire_date"]), datetime.min.time(), SAST)
+        assert shifts[0][0] >= hired
+        if s["retirement_date"]:
+            retired = datetime.combine(date.fromisoformat(s["retirement_date"]), datetime.min.time(), SAST)
+            assert shifts[-1][1] <= retired
+        if s["replaces_staff_id"]:
+            assert all(a["covers_for_staff_id"] == s["replaces_staff_id"] for _, _, a in shifts)
+
+
+def test_hours_and_rest_limits_hold_for_everyone(tables):
+    week, month = timedelta(days=7), timedelta(days=28)
+    for staff_id, shifts in shifts_by_staff(tables).items():
+        starts = [s for s, _, _ in shifts]
+        for (s1, e1, _), (s2, _, _) in zip(shifts, shifts[1:]):
+            assert s2 - e1 >= timedelta(hours=12), staff_id           # 12 h rest between shifts
+        for i in range(len(starts) - 4):
+            assert starts[i + 4] - starts[i] >= week, staff_id         # <= 4 shifts (48 h) in any 7 days
+        for i in range(len(starts) - 14):
+            assert starts[i + 14] - starts[i] >= month, staff_id       # <= 14 shifts (42 h/week) in 28 days
+        for i, (start, _, _) in enumerate(shifts):                     # 36 h off in every 7 days
+            window_end = start + week
+            edges = [e for _, e, _ in shifts[i:] if e <= window_end]
+            nexts = [s for s, _, _ in shifts[i + 1:] if s < window_end] + [window_end]
+            assert max(n - e for e, n in zip(edges, nexts)) >= timedelta(hours=36), staff_id
+
+
+def test_every_ward_meets_minimum_cover_on_every_shift_of_the_horizon(tables):
+    wards = reference.wards().set_index("ward_code")
+    category = {s["staff_id"]: s["staff_category"] for s in tables["staff"]}
+    count = defaultdict(int)
+    for a in tables["assigned_staff"]:
+        count[a["ward_code"], a["shift_start"], category[a["staff_id"]]] += 1
+    first = SIM_START.date() - timedelta(days=1)
+    for offset in range(HORIZON_DAYS + 1):
+        day = first + timedelta(days=offset)
+        for kind, hour in (("day", 7), ("night", 19)):
+            start = datetime(day.year, day.month, day.day, hour, tzinfo=SAST).isoformat()
+            for ward, info in wards.iterrows():
+                assert count[ward, start, "doctor"] >= info[f"min_doctors_{kind}"], (ward, start)
+                assert count[ward, start, "nurse"] >= info[f"min_nurses_{kind}"], (ward, start)
+
+
+def test_same_seed_gives_byte_identical_staff_and_roster(folder, tmp_path):
+    assert generate_staff_doctors.main(["--people", str(folder / "people.csv"), "--out-dir", str(tmp_path),
+                                        "--seed", "5", "--horizon-days", str(HORIZON_DAYS)]) == 0
+    assert assign_hospital_staff.main(["--staff", str(tmp_path / "staff.csv"), "--out",
+                                       str(tmp_path / "assigned_staff.csv"), "--horizon-days", str(HORIZON_DAYS)]) == 0
+    for name in ("staff.csv", "doctors.csv", "assigned_staff.csv", "staff.manifest.json"):
+        assert (tmp_path / name).read_bytes() == (folder / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "staff.manifest.json").read_text())
+    assert manifest["seed"] == 5 and manifest["files"]["staff.csv"]["rows"] == len(read(folder / "staff.csv"))
+
+
+def test_people_file_missing_columns_fails_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "people.csv"
+    bad.write_text("person_id,first_name\n1,Sipho\n")
+    code = generate_staff_doctors.main(["--people", str(bad), "--out-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "date_of_birth" in err and len(err.splitlines()) == 1
+
+
+def test_too_few_people_fails_with_one_line(folder, tmp_path, capsys):
+    few = tmp_path / "people.csv"
+    few.write_text("".join(open(folder / "people.csv").readlines()[:3000]))
+    code = generate_staff_doctors.main(["--people", str(few), "--out-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_too_few_staff_for_minimum_cover_fails_with_one_line(folder, tmp_path, capsys):
+    code = generate_staff_doctors.main(["--people", str(folder / "people.csv"), "--out-dir", str(tmp_path),
+                                        "--staff", "500"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "raise --staff" in err and len(err.splitlines()) == 1
+
+
+def test_missing_staff_file_fails_with_one_line(tmp_path, capsys):
+    code = assign_hospital_staff.main(["--staff", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "a.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "does not exist" in err and len(err.splitlines()) == 1
