@@ -136,7 +136,8 @@ def generate_patients(seed: int, person_id: np.ndarray, birth_day: np.ndarray, m
     since_day = since_minute // 1440
 
     # Registered between 2000 (or birth) and the day before admission / the window start.
-    latest = np.where(admitted, since_day, start_day - 1)
+    # (A baby born on the window's first day registers that day.)
+    latest = np.maximum(np.where(admitted, since_day, start_day - 1), birth)
     earliest = np.minimum(np.maximum(birth, EARLIEST_REGISTRATION), latest)
     registration = earliest + (rng.random(count) * (latest - earliest + 1)).astype(np.int64)
     registration = np.minimum(registration, latest)

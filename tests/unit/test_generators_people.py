@@ -129,6 +129,13 @@ def test_chronic_conditions_are_reference_icd10_codes_that_fit_age_and_sex(peopl
             assert row.min_age_years != row.min_age_years or age >= int(row.min_age_years)
 
 
+def test_nobody_registers_before_birth_or_after_the_window_starts(people, patients):
+    births = {p["person_id"]: date.fromisoformat(p["date_of_birth"]) for p in people}
+    for patient in patients:
+        registered = date.fromisoformat(patient["registration_date"])
+        assert births[patient["person_id"]] <= registered <= SIM_START.date()
+
+
 def test_ward_census_fills_80_to_90_percent_of_beds_with_fitting_patients(people, patients):
     wards = reference.wards().set_index("ward_code")
     by_id = {p["person_id"]: p for p in people}
