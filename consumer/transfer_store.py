@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 from psycopg2.extras import execute_values
 
 from hospital.transfer_event import (UNKNOWN_DOCTOR, UNKNOWN_FACILITY, UNKNOWN_PATIENT, UNKNOWN_WARD,
@@ -89,44 +90,70 @@ class ReferenceCache:
         return None
 
 
-def _row(e: TransferEvent) -> tuple:
-    return (e.transfer_id, e.version, e.status, e.patient_id, e.from_place.ward_code, e.from_place.facility_code,
-            e.to_place.ward_code, e.to_place.facility_code, e.reason, e.priority, e.authorising_staff_id,
-            e.event_time)
+# One statement per batch, fed by one JSON parameter: PostgreSQL expands the array into rows
+# (json_populate_recordset, typed by the table itself) and applies all three effects from them.
+# Measured against execute_values (a formatted VALUES row per event, then two more statements):
+# the client builds the parameter with one orjson call instead of quoting every value, and the
+# server plans one statement instead of three. `ordinality` is the arrival order inside the batch: the
+# first of two events with the same (transfer_id, version) is the one kept, as with one-by-one.
+APPLY_EVENTS = """
+WITH batch AS (  -- "ordinality": the arrival order inside the batch
+    SELECT * FROM json_populate_recordset(NULL::stream.transfer_event, %(events)s::json) WITH ORDINALITY
+), new_event AS (
+    INSERT INTO stream.transfer_event
+        (event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
+         to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time,
+         kafka_partition, kafka_offset, received_at)
+    SELECT event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
+           to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time,
+           kafka_partition, kafka_offset, clock_timestamp()
+    FROM batch ORDER BY transfer_id, version, ordinality
+    ON CONFLICT DO NOTHING
+), latest AS (  -- the highest version per transfer in this batch
+    SELECT DISTINCT ON (transfer_id) * FROM batch ORDER BY transfer_id, version DESC, ordinality
+), upsert AS (
+    INSERT INTO stream.transfer AS t
+        (last_event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
+         to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time)
+    SELECT event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
+           to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time
+    FROM latest ORDER BY transfer_id
+    ON CONFLICT (transfer_id) DO UPDATE SET
+        version = EXCLUDED.version, status = EXCLUDED.status, patient_id = EXCLUDED.patient_id,
+        from_ward_code = EXCLUDED.from_ward_code, from_facility_code = EXCLUDED.from_facility_code,
+        to_ward_code = EXCLUDED.to_ward_code, to_facility_code = EXCLUDED.to_facility_code,
+        reason = EXCLUDED.reason, priority = EXCLUDED.priority,
+        authorising_staff_id = EXCLUDED.authorising_staff_id, last_event_id = EXCLUDED.last_event_id,
+        event_time = EXCLUDED.event_time, updated_at = now()
+    WHERE t.version < EXCLUDED.version
+), arrival AS (  -- each patient's latest completed transfer in this batch (NULL ward: left for a facility)
+    SELECT DISTINCT ON (patient_id) patient_id, to_ward_code, event_time
+    FROM batch WHERE status = 'completed' ORDER BY patient_id, event_time DESC, ordinality
+)
+-- Guarded by event time, so a late or replayed completion never moves a patient back.
+UPDATE core.patient p SET current_ward_code = a.to_ward_code, current_ward_since = a.event_time
+FROM arrival a
+WHERE p.patient_id = a.patient_id
+  AND (p.current_ward_since IS NULL OR p.current_ward_since < a.event_time)
+"""
+
+
+def _event_json(a: Accepted) -> dict:
+    e = a.event
+    return {"event_id": e.event_id, "transfer_id": e.transfer_id, "version": e.version, "status": e.status,
+            "patient_id": e.patient_id, "from_ward_code": e.from_place.ward_code,
+            "from_facility_code": e.from_place.facility_code, "to_ward_code": e.to_place.ward_code,
+            "to_facility_code": e.to_place.facility_code, "reason": e.reason, "priority": e.priority,
+            "authorising_staff_id": e.authorising_staff_id, "event_time": e.event_time,
+            "kafka_partition": a.partition, "kafka_offset": a.offset}
 
 
 def write_batch(cur, *, group: str, topic: str, accepted: list[Accepted], quarantined: list[Quarantined],
                 next_offsets: dict[int, int]) -> None:
     """Apply one batch inside the caller's transaction (see the module docstring)."""
     if accepted:
-        events = sorted(accepted, key=lambda a: (a.event.transfer_id, a.event.version))
-        execute_values(cur, """
-            INSERT INTO stream.transfer_event
-                (event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
-                 to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time,
-                 kafka_partition, kafka_offset, received_at)
-            VALUES %s ON CONFLICT DO NOTHING""",
-            [(a.event.event_id, *_row(a.event), a.partition, a.offset) for a in events],
-            template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())",
-            page_size=len(events))
-        latest: dict[str, TransferEvent] = {}
-        for a in events:  # sorted by version, so the last one per transfer wins
-            latest[a.event.transfer_id] = a.event
-        execute_values(cur, """
-            INSERT INTO stream.transfer AS t
-                (last_event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
-                 to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time)
-            VALUES %s
-            ON CONFLICT (transfer_id) DO UPDATE SET
-                version = EXCLUDED.version, status = EXCLUDED.status, patient_id = EXCLUDED.patient_id,
-                from_ward_code = EXCLUDED.from_ward_code, from_facility_code = EXCLUDED.from_facility_code,
-                to_ward_code = EXCLUDED.to_ward_code, to_facility_code = EXCLUDED.to_facility_code,
-                reason = EXCLUDED.reason, priority = EXCLUDED.priority,
-                authorising_staff_id = EXCLUDED.authorising_staff_id, last_event_id = EXCLUDED.last_event_id,
-                event_time = EXCLUDED.event_time, updated_at = now()
-            WHERE t.version < EXCLUDED.version""",
-            [(e.event_id, *_row(e)) for e in latest.values()], page_size=len(latest))
-        _move_patients(cur, [a.event for a in events if a.event.status == "completed"])
+        # orjson writes datetimes as RFC 3339 with their offset, which timestamptz reads exactly.
+        cur.execute(APPLY_EVENTS, {"events": orjson.dumps([_event_json(a) for a in accepted]).decode()})
     if quarantined:
         execute_values(cur, """
             INSERT INTO ops.quarantined_event (topic, kafka_partition, kafka_offset, reason, raw_payload)
@@ -141,26 +168,6 @@ def write_batch(cur, *, group: str, topic: str, accepted: list[Accepted], quaran
                 SET next_offset = EXCLUDED.next_offset, updated_at = now()
             WHERE o.next_offset < EXCLUDED.next_offset""",
             sorted((group, topic, p, o) for p, o in next_offsets.items()))
-
-
-def _move_patients(cur, completed: list[TransferEvent]) -> None:
-    """Set each patient's current ward from their latest completed transfer (NULL: left for a facility).
-
-    Guarded by event time, so a late or replayed completion never moves a patient back.
-    """
-    if not completed:
-        return
-    latest: dict[int, TransferEvent] = {}
-    for e in completed:
-        if e.patient_id not in latest or latest[e.patient_id].event_time < e.event_time:
-            latest[e.patient_id] = e
-    execute_values(cur, """
-        UPDATE core.patient p SET current_ward_code = v.ward_code, current_ward_since = v.since
-        FROM (VALUES %s) AS v (patient_id, ward_code, since)
-        WHERE p.patient_id = v.patient_id
-          AND (p.current_ward_since IS NULL OR p.current_ward_since < v.since)""",
-        sorted((pid, e.to_place.ward_code, e.event_time) for pid, e in latest.items()),
-        template="(%s::bigint, %s::text, %s::timestamptz)")
 
 
 def load_offsets(cur, group: str, topic: str, partitions: list[int]) -> dict[int, int]:

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Producer
@@ -149,9 +150,9 @@ def produce_transfers(settings: Settings, *, topic: str, start: datetime, ticks:
         for n, _instant in clock.ticks(start, STREAM_INTERVAL, ticks, first=first):
             if stop.is_set() or delivery.failed:
                 break
+            on_delivery = partial(delivery.on_delivery, n)  # one callback object per tick, not per event
             for event in planner.tick(n):
-                _produce(producer, topic, event.key, event.to_bytes(),
-                         lambda err, msg, n=n: delivery.on_delivery(n, err, msg))
+                _produce(producer, topic, event.key, event.to_bytes(), on_delivery)
                 delivery.sent(n)
             producer.poll(0)
             if time.monotonic() - last_save >= STATE_SAVE_INTERVAL_S:

@@ -74,6 +74,9 @@ def test_a_foreign_national_without_an_sa_id_is_valid():
     (doc(to={}), "invalid_value"),
     (doc(**{"from": {"facility_code": "CHBAH"}}), "invalid_value"),
     (doc(to={"ward_code": 5}), "wrong_type"),
+    (b'{"version": NaN}', "not_json"),  # not RFC 8259, though Python's json module reads it
+    (b'{"reason": "\\ud800"}', "not_json"),  # a lone surrogate cannot be stored as UTF-8
+    (doc(version=2 ** 64), "wrong_type"),  # orjson reads integers beyond 64 bits as floats
 ])
 def test_malformed_events_are_rejected_with_their_category(raw, category):
     assert reason_of(raw) == category

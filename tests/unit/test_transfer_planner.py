@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -124,3 +125,13 @@ def test_the_delivery_tracker_confirms_ticks_only_when_all_their_events_are_ackn
     d.sent(13)
     d.on_delivery(13, "broker gone", Msg())
     assert d.confirmed_through == 12 and d.failed
+
+
+def test_ids_are_the_standard_uuid5_of_seed_window_and_slot():
+    p, _ = planner(seed=7)
+    events = p.tick(0)
+    # The stdlib's uuid5, independent of the planner's hand-rolled SHA-1.
+    namespace = uuid.UUID("6f1f6c1e-3c55-4b7e-9a7e-2d5b0c3a1f00")
+    for slot, e in enumerate(events):
+        assert e.event_id == str(uuid.uuid5(namespace, f"7:{START.isoformat()}:event:0:{slot}"))
+    assert events[0].transfer_id == str(uuid.uuid5(namespace, f"7:{START.isoformat()}:transfer:0:0"))
