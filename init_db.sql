@@ -411,28 +411,51 @@ COMMENT ON TABLE ops.run_state IS 'Progress of a simulated run, so a stopped run
 -- ---------------------------------------------------------------------------
 -- clinical: patient records from the batch files, one partition per day
 -- ---------------------------------------------------------------------------
+-- Record ids are the hospital system's own bigint numbers, unique per record kind and
+-- rising with time (tick number * 10^7 + sequence), so the primary key indexes grow at
+-- their right edge while files load. Each record's partition key is the SAST day of its
+-- event time; every row keeps the ledger row (file_id) of the file that brought it.
 CREATE TABLE IF NOT EXISTS clinical.admission (
-    admission_id        uuid        NOT NULL,
+    admission_id        bigint      NOT NULL,
     record_date         date        NOT NULL,
     patient_id          bigint      NOT NULL,
+    person_id           bigint      NOT NULL,
     ward_code           text        NOT NULL,
     admitted_at         timestamptz NOT NULL,
-    discharged_at       timestamptz NULL,
     admission_type      text        NOT NULL,
     attending_staff_id  bigint      NOT NULL,
     file_id             bigint      NOT NULL,
     CONSTRAINT pk_admission PRIMARY KEY (admission_id, record_date),
-    CONSTRAINT ck_admission_type CHECK (admission_type IN ('emergency', 'elective', 'transfer_in', 'maternity')),
-    CONSTRAINT ck_admission_discharge CHECK (discharged_at IS NULL OR discharged_at >= admitted_at)
+    CONSTRAINT ck_admission_type CHECK (admission_type IN ('emergency', 'elective', 'transfer_in', 'maternity'))
 ) PARTITION BY RANGE (record_date);
-COMMENT ON TABLE clinical.admission IS 'Admissions and discharges from batch files; partitioned by record_date (one partition per simulated day).';
-COMMENT ON COLUMN clinical.admission.record_date IS 'Simulated SAST day the record belongs to; the partition key.';
+COMMENT ON TABLE clinical.admission IS 'Admissions from batch files (admission_*.csv); partitioned by record_date (one partition per simulated day).';
+COMMENT ON COLUMN clinical.admission.record_date IS 'Simulated SAST day of admitted_at; the partition key.';
+COMMENT ON COLUMN clinical.admission.person_id IS 'The patient''s person, as the file states it; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.admission.attending_staff_id IS 'Doctor on shift in the ward who admitted the patient.';
 COMMENT ON COLUMN clinical.admission.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
-CREATE TABLE IF NOT EXISTS clinical.diagnosis (
-    diagnosis_id        uuid        NOT NULL,
+CREATE TABLE IF NOT EXISTS clinical.discharge (
+    discharge_id        bigint      NOT NULL,
     record_date         date        NOT NULL,
-    admission_id        uuid        NOT NULL,
+    admission_id        bigint      NOT NULL,
+    patient_id          bigint      NOT NULL,
+    ward_code           text        NOT NULL,
+    discharged_at       timestamptz NOT NULL,
+    disposition         text        NOT NULL,
+    discharging_staff_id bigint     NOT NULL,
+    file_id             bigint      NOT NULL,
+    CONSTRAINT pk_discharge PRIMARY KEY (discharge_id, record_date),
+    CONSTRAINT ck_discharge_disposition CHECK (disposition IN
+        ('home', 'transferred_out', 'died', 'absconded', 'against_medical_advice'))
+) PARTITION BY RANGE (record_date);
+COMMENT ON TABLE clinical.discharge IS 'Discharges (discharge_*.csv): the end of an admission; no later record of the stay follows.';
+COMMENT ON COLUMN clinical.discharge.admission_id IS 'The admission this discharge ends (it may have loaded from an earlier file).';
+COMMENT ON COLUMN clinical.discharge.disposition IS 'home, transferred_out, died, absconded or against_medical_advice.';
+
+CREATE TABLE IF NOT EXISTS clinical.diagnosis (
+    diagnosis_id        bigint      NOT NULL,
+    record_date         date        NOT NULL,
+    admission_id        bigint      NOT NULL,
     patient_id          bigint      NOT NULL,
     icd10_code          text        NOT NULL,
     diagnosis_role      text        NOT NULL,
@@ -442,11 +465,12 @@ CREATE TABLE IF NOT EXISTS clinical.diagnosis (
     CONSTRAINT pk_diagnosis PRIMARY KEY (diagnosis_id, record_date),
     CONSTRAINT ck_diagnosis_role CHECK (diagnosis_role IN ('primary', 'secondary', 'external_cause'))
 ) PARTITION BY RANGE (record_date);
-COMMENT ON TABLE clinical.diagnosis IS 'WHO ICD-10 diagnoses; every injury (S/T) has an external-cause (V01-Y98) partner.';
+COMMENT ON TABLE clinical.diagnosis IS 'WHO ICD-10 diagnoses (diagnosis_*.csv); every injury (S/T) has an external-cause (V01-Y98) partner in the same file.';
+COMMENT ON COLUMN clinical.diagnosis.icd10_code IS 'A code of reference.icd10_code that fits the patient''s sex and age (no O codes for men or children).';
 COMMENT ON COLUMN clinical.diagnosis.diagnosis_role IS 'primary, secondary, or external_cause (the V-Y code that explains an injury).';
 
 CREATE TABLE IF NOT EXISTS clinical.vital_sign (
-    vital_sign_id       uuid        NOT NULL,
+    vital_sign_id       bigint      NOT NULL,
     record_date         date        NOT NULL,
     patient_id          bigint      NOT NULL,
     ward_code           text        NOT NULL,
@@ -461,30 +485,35 @@ CREATE TABLE IF NOT EXISTS clinical.vital_sign (
     file_id             bigint      NOT NULL,
     CONSTRAINT pk_vital_sign PRIMARY KEY (vital_sign_id, record_date)
 ) PARTITION BY RANGE (record_date);
-COMMENT ON TABLE clinical.vital_sign IS 'Ward observations of admitted patients.';
+COMMENT ON TABLE clinical.vital_sign IS 'Ward observations (vital_sign_*.csv) of admitted patients, between admission and discharge.';
 COMMENT ON COLUMN clinical.vital_sign.respiratory_rate IS 'Breaths per minute.';
+COMMENT ON COLUMN clinical.vital_sign.recorded_by_staff_id IS 'Nurse on shift in the ward.';
 
 CREATE TABLE IF NOT EXISTS clinical.lab_result (
-    lab_result_id       uuid        NOT NULL,
+    lab_result_id       bigint      NOT NULL,
     record_date         date        NOT NULL,
     patient_id          bigint      NOT NULL,
+    ward_code           text        NOT NULL,
     test_code           text        NOT NULL,
     test_name           text        NOT NULL,
     result_value        numeric     NULL,
     result_unit         text        NULL,
     abnormal_flag       text        NULL,
     resulted_at         timestamptz NOT NULL,
+    ordering_staff_id   bigint      NOT NULL,
     file_id             bigint      NOT NULL,
     CONSTRAINT pk_lab_result PRIMARY KEY (lab_result_id, record_date),
     CONSTRAINT ck_lab_result_flag CHECK (abnormal_flag IN ('L', 'H', 'LL', 'HH'))
 ) PARTITION BY RANGE (record_date);
-COMMENT ON TABLE clinical.lab_result IS 'Laboratory results (NHLS-style test codes).';
+COMMENT ON TABLE clinical.lab_result IS 'Laboratory results (lab_result_*.csv, NHLS-style test codes).';
 COMMENT ON COLUMN clinical.lab_result.abnormal_flag IS 'L/H outside the reference range, LL/HH critical; NULL when normal.';
+COMMENT ON COLUMN clinical.lab_result.ordering_staff_id IS 'Doctor on shift in the ward who ordered the test.';
 
 CREATE TABLE IF NOT EXISTS clinical.medication (
-    medication_id       uuid        NOT NULL,
+    medication_id       bigint      NOT NULL,
     record_date         date        NOT NULL,
     patient_id          bigint      NOT NULL,
+    ward_code           text        NOT NULL,
     drug_name           text        NOT NULL,
     dose                text        NOT NULL,
     route               text        NOT NULL,
@@ -494,7 +523,8 @@ CREATE TABLE IF NOT EXISTS clinical.medication (
     CONSTRAINT pk_medication PRIMARY KEY (medication_id, record_date),
     CONSTRAINT ck_medication_route CHECK (route IN ('oral', 'iv', 'im', 'sc', 'inhaled', 'topical', 'pr', 'sl'))
 ) PARTITION BY RANGE (record_date);
-COMMENT ON TABLE clinical.medication IS 'Medicines administered on the wards (Essential Medicines List names).';
+COMMENT ON TABLE clinical.medication IS 'Medicines administered on the wards (medication_*.csv; Essential Medicines List names).';
+COMMENT ON COLUMN clinical.medication.administered_by_staff_id IS 'Nurse on shift in the ward.';
 
 -- Day partitions. The pipeline role owns no table, so it creates and drops partitions
 -- through these two functions, which run with their owner's rights and touch only the
@@ -509,6 +539,9 @@ DECLARE
     created integer := 0;
     partition_name text;
 BEGIN
+    -- Two loaders may prepare the same days at once: one at a time, so neither trips
+    -- over a partition the other has just created.
+    PERFORM pg_advisory_xact_lock(hashtext('ops.ensure_day_partitions'));
     FOR parent IN
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'clinical' AND c.relkind = 'p'
@@ -537,6 +570,7 @@ DECLARE
     part record;
     dropped integer := 0;
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('ops.ensure_day_partitions'));
     FOR part IN
         SELECT format('clinical.%I', child.relname) AS name,
                to_date(right(child.relname, 8), 'YYYYMMDD') AS day
@@ -565,7 +599,6 @@ REVOKE ALL ON FUNCTION ops.drop_day_partitions_before(date) FROM PUBLIC;
 CREATE INDEX IF NOT EXISTS ix_patient_current_ward ON core.patient (current_ward_code);
 CREATE INDEX IF NOT EXISTS ix_staff_assignment_ward_shift ON core.staff_assignment (ward_code, shift_start);
 CREATE INDEX IF NOT EXISTS ix_transfer_patient ON stream.transfer (patient_id);
-CREATE INDEX IF NOT EXISTS ix_transfer_event_transfer ON stream.transfer_event (transfer_id, version);
 CREATE INDEX IF NOT EXISTS ix_rejected_row_file ON ops.rejected_row (file_id);
 CREATE INDEX IF NOT EXISTS ix_admission_patient ON clinical.admission (patient_id);
 

@@ -146,15 +146,23 @@ def test_pipeline_role_cannot_change_the_schema(db):
             cur.execute("DROP TABLE ops.file_ledger")
 
 
-def test_pipeline_role_creates_day_partitions_through_the_function(db):
-    with db.cursor() as cur:
-        cur.execute("SELECT ops.ensure_day_partitions(DATE '2031-01-01', DATE '2031-01-02')")
-        cur.execute("""SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_20310101' AND relispartition""")
-        assert cur.fetchone()[0] == 5
-        cur.execute("SELECT ops.drop_day_partitions_before(DATE '2031-01-03')")
-        cur.execute("""SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_2031010_' AND relispartition""")
-        assert cur.fetchone()[0] == 0
-    db.rollback()
+def test_pipeline_role_creates_and_drops_day_partitions_through_the_functions(isolated_settings):
+    conn = connect(isolated_settings.database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_class WHERE relkind = 'p' AND relnamespace = 'clinical'::regnamespace")
+            partitioned_tables = cur.fetchone()[0]
+            cur.execute("SELECT ops.ensure_day_partitions(DATE '2031-01-01', DATE '2031-01-02')")
+            assert cur.fetchone()[0] == 2 * partitioned_tables
+            cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_20310101' AND relispartition")
+            assert cur.fetchone()[0] == partitioned_tables
+            cur.execute("SELECT ops.drop_day_partitions_before(DATE '2031-01-02')")
+            assert cur.fetchone()[0] == partitioned_tables
+            cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_2031010_' AND relispartition")
+            assert cur.fetchone()[0] == partitioned_tables
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def test_isolated_database_has_the_schema_and_the_roles_work(isolated_settings):

@@ -1,0 +1,281 @@
+"""Write the hospital's patient-record files into the landing folder, one batch every 15 simulated minutes.
+
+Each tick of the window writes one CSV per record kind that has rows (admission, discharge,
+diagnosis, vital_sign, lab_result, medication; see database/batch_files.py), each written as
+`*.tmp` and renamed when complete, so a loader never sees half a file. The population (patients,
+wards, staff on shift, ICD-10 codes) is read from the warehouse, so load it first
+(`hospital load-population`). `--target-size` sizes the whole window (default 5GB over 864 ticks,
+about 6 MB a tick). The writer keeps its place in DATA_DIR/state/batch_writer.json: a stopped run
+continues at the next tick and writes the same bytes an uninterrupted run would have.
+
+    python producer/batch_writer.py --target-size 50MB
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from database.batch_files import KINDS, TMP_SUFFIX, BatchFolders, file_name
+from database.connection import connect
+from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
+from hospital.settings import Settings, load
+from producer.clinical_records import (Census, DutyRoster, Population, csv_bytes, step_census, tick_id_base,
+                                       tick_records, ward_eligibility)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET_BYTES = 5 * 10**9
+WINDOW_DAYS = 9
+# Vital signs fill each tick's byte budget; the other kinds come to a few per cent of it.
+VITAL_ROW_BYTES = 86  # when no trial row can be made
+VITAL_SHARE = 0.98
+
+
+class PopulationMissing(RuntimeError):
+    """The warehouse has no wards or patients to write records about."""
+
+
+def parse_size(text: str) -> int:
+    """'5GB', '500MB', '750k', '123' -> bytes (decimal units)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[bB]?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 5GB, 500MB)")
+    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def _frame(cur, query: str, params: tuple) -> pd.DataFrame:
+    """A query's result through COPY (fast and compact for a million patients)."""
+    buffer = io.BytesIO()
+    cur.copy_expert(cur.mogrify(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", params).decode(),
+                    buffer)
+    buffer.seek(0)
+    return pd.read_csv(buffer, keep_default_na=False, dtype=str)
+
+
+def load_population(settings: Settings, start: datetime, end: datetime) -> Population:
+    """Patients (with sex and age), wards, staff and roster, and ICD-10 codes from the warehouse."""
+    conn = connect(settings=settings)
+    try:
+        with conn.cursor() as cur:
+            patients = _frame(cur, """
+                SELECT pt.patient_id, pt.person_id, p.sex,
+                       extract(year FROM age(%s::date, p.date_of_birth))::integer AS age_years
+                FROM core.patient pt JOIN core.person p ON p.person_id = pt.person_id
+                ORDER BY pt.patient_id""", (start.date(),))
+            wards = _frame(cur, "SELECT ward_code, ward_type, bed_count, department_code FROM reference.ward "
+                                "WHERE bed_count > 0 ORDER BY ward_code", ())
+            staff = _frame(cur, """
+                SELECT staff_id, staff_category, coalesce(home_ward_code, '') AS home_ward_code, department_code
+                FROM core.staff
+                WHERE staff_category IN ('doctor', 'nurse') AND hire_date <= %s
+                  AND (retirement_date IS NULL OR retirement_date > %s)
+                ORDER BY staff_id""", (end.date(), start.date()))
+            roster = _frame(cur, """
+                SELECT sa.ward_code, sa.staff_id, (s.staff_category = 'doctor')::integer AS is_doctor,
+                       extract(epoch FROM sa.shift_start) AS shift_start, extract(epoch FROM sa.shift_end) AS shift_end
+                FROM core.staff_assignment sa JOIN core.staff s ON s.staff_id = sa.staff_id
+                WHERE sa.shift_end > %s AND sa.shift_start < %s AND s.staff_category IN ('doctor', 'nurse')
+                ORDER BY sa.shift_start, sa.staff_id""", (start, end))
+            icd = _frame(cur, """
+                SELECT icd10_code, coalesce(sex_restriction, '') AS sex, coalesce(min_age_years, -1) AS min_age,
+                       coalesce(max_age_years, 999) AS max_age
+                FROM reference.icd10_code ORDER BY icd10_code""", ())
+        conn.rollback()
+    finally:
+        conn.close()
+    if wards.empty or patients.empty or staff.empty or icd.empty:
+        raise PopulationMissing("the warehouse has no wards, patients, doctors/nurses or ICD-10 codes: "
+                                "load the population first (hospital load-population)")
+    return Population(
+        patient_id=patients.patient_id.astype(np.int64).to_numpy(),
+        person_id=patients.person_id.astype(np.int64).to_numpy(),
+        female=(patients.sex == "F").to_numpy(),
+        age_years=patients.age_years.astype(np.int64).to_numpy(),
+        ward_code=wards.ward_code.to_numpy(dtype=str), ward_type=wards.ward_type.to_numpy(dtype=str),
+        ward_beds=wards.bed_count.astype(np.int64).to_numpy(),
+        icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex.to_numpy(dtype=str),
+        icd10_min_age=icd.min_age.astype(np.int64).to_numpy(), icd10_max_age=icd.max_age.astype(np.int64).to_numpy(),
+        duty=_duty_roster(wards, staff, roster))
+
+
+def _duty_roster(wards: pd.DataFrame, staff: pd.DataFrame, roster: pd.DataFrame) -> DutyRoster:
+    ward_index = {code: i for i, code in enumerate(wards.ward_code)}
+    ids = staff.staff_id.astype(np.int64).to_numpy()
+
+    def fallback(category: str) -> list[np.ndarray]:
+        of_kind = (staff.staff_category == category).to_numpy()
+        groups = []
+        for code, department in zip(wards.ward_code, wards.department_code):
+            for mask in (of_kind & (staff.home_ward_code == code).to_numpy(),
+                         of_kind & (staff.department_code == department).to_numpy(), of_kind,
+                         np.ones(len(ids), bool)):
+                if mask.any():
+                    groups.append(ids[mask])
+                    break
+        return groups
+
+    roster = roster[roster.ward_code.isin(ward_index)]
+    return DutyRoster(
+        ward_codes=wards.ward_code.to_numpy(dtype=str),
+        fallback_nurses=fallback("nurse"), fallback_doctors=fallback("doctor"),
+        roster_ward=roster.ward_code.map(ward_index).astype(np.int64).to_numpy(),
+        roster_staff=roster.staff_id.astype(np.int64).to_numpy(),
+        roster_is_doctor=(roster.is_doctor == "1").to_numpy(),
+        roster_start=roster.shift_start.astype(float).to_numpy(),
+        roster_end=roster.shift_end.astype(float).to_numpy())
+
+
+def census_rng(seed: int, tick: int) -> np.random.Generator:
+    return np.random.default_rng([seed, tick, 1])
+
+
+def records_rng(seed: int, tick: int) -> np.random.Generator:
+    return np.random.default_rng([seed, tick, 2])
+
+
+def vital_row_bytes(pop: Population, eligible: list[np.ndarray], seed: int, start: datetime) -> float:
+    """Average bytes of a vital-sign row with this population (id widths, ward codes), measured
+    on a trial of tick 0; the same for every run with this population and seed."""
+    before = Census()
+    leaving, offsets, after = step_census(pop, before, eligible, 0, tick_id_base(start), census_rng(seed, 0))
+    trial = tick_records(pop, Census(), leaving[:0], offsets[:0], after, 0, start, 2000, records_rng(seed, 0))
+    columns = trial.tables.get("vital_sign")
+    if not columns:
+        return float(VITAL_ROW_BYTES)
+    header = len(",".join(KINDS["vital_sign"].header)) + 1
+    return (len(csv_bytes(KINDS["vital_sign"], columns)) - header) / len(columns[0])
+
+
+@dataclass
+class WriteResult:
+    ticks: int = 0
+    files: int = 0
+    bytes: int = 0
+    rows: int = 0
+
+
+class WriterState:
+    """The writer's place in the window, kept in a small JSON file written atomically."""
+
+    def __init__(self, path: Path, key: dict):
+        self.path, self.key = path, key
+
+    def next_tick(self) -> int:
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return 0
+        return saved.get("next_tick", 0) if saved.get("key") == self.key else 0
+
+    def save(self, next_tick: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + TMP_SUFFIX)
+        tmp.write_text(json.dumps({"key": self.key, "next_tick": next_tick}), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def write_atomically(folder: Path, name: str, data: bytes) -> Path:
+    """Write `name.tmp`, then rename it to `name`: readers see the whole file or nothing."""
+    final = folder / name
+    tmp = folder / (name + TMP_SUFFIX)
+    with tmp.open("wb") as handle:
+        handle.write(data)
+    os.replace(tmp, final)
+    return final
+
+
+def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES, days: int = WINDOW_DAYS,
+                 max_ticks: int | None = None, restart: bool = False,
+                 stop: threading.Event | None = None) -> WriteResult:
+    """Write the window's batches from where the last run stopped (or from tick 0 with restart)."""
+    stop = stop or threading.Event()
+    start = settings.sim_start
+    total_ticks = tick_count(timedelta(days=days), BATCH_INTERVAL)
+    folders = BatchFolders.from_settings(settings)
+    folders.create()
+    state = WriterState(settings.data_dir / "state" / "batch_writer.json",
+                        {"start": start.isoformat(), "days": days, "seed": settings.seed, "target_bytes": target_bytes})
+    first = 0 if restart else state.next_tick()
+    pop = load_population(settings, start, start + timedelta(days=days))
+    eligible = ward_eligibility(pop)
+    census = Census()
+    for n in range(first):  # replay the census up to where the last run stopped
+        census = step_census(pop, census, eligible, n, tick_id_base(tick_time(start, BATCH_INTERVAL, n)),
+                             census_rng(settings.seed, n))[2]
+    vital_rows = int(target_bytes / total_ticks * VITAL_SHARE / vital_row_bytes(pop, eligible, settings.seed, start))
+    last = total_ticks if max_ticks is None else min(total_ticks, first + max_ticks)
+    clock = SimClock(tick_time(start, BATCH_INTERVAL, first), settings.sim_speed)
+    watcher = threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True)
+    watcher.start()
+    result = WriteResult()
+    log.info("writing ticks %d-%d of %d into %s (%d vital signs a tick)", first, last - 1, total_ticks,
+             folders.landing, vital_rows)
+    progress = tqdm(total=last - first, desc="write", unit="tick", disable=None)
+    for n, instant in clock.ticks(start, BATCH_INTERVAL, last, first=first):
+        before = census
+        leaving, offsets, census = step_census(pop, census, eligible, n, tick_id_base(instant),
+                                               census_rng(settings.seed, n))
+        records = tick_records(pop, before, leaving, offsets, census, n, instant, vital_rows,
+                               records_rng(settings.seed, n))
+        for kind_name, columns in records.tables.items():
+            data = csv_bytes(KINDS[kind_name], columns)
+            write_atomically(folders.landing, file_name(KINDS[kind_name], instant, n), data)
+            result.files += 1
+            result.bytes += len(data)
+            result.rows += records.rows(kind_name)
+        state.save(n + 1)
+        result.ticks += 1
+        progress.update(1)
+        if stop.is_set():
+            break
+    progress.close()
+    stop.set()
+    return result
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target-size", type=parse_size, default=DEFAULT_TARGET_BYTES,
+                        help="total size of the window's files, e.g. 5GB (default) or 50MB for a demo")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help="days in the window (default 9: 864 ticks)")
+    parser.add_argument("--ticks", type=int, default=None, help="stop after this many ticks (default: to the end)")
+    parser.add_argument("--restart", action="store_true", help="start again at tick 0 instead of resuming")
+    parser.add_argument("--data-dir", type=Path, default=None, help="override DATA_DIR")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load()
+    if args.data_dir is not None:
+        settings = replace(settings, data_dir=args.data_dir)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())  # finish the tick being written, then stop
+    try:
+        result = write_window(settings, target_bytes=args.target_size, days=args.days, max_ticks=args.ticks,
+                              restart=args.restart, stop=stop)
+    except PopulationMissing as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("wrote %d ticks: %d files, %d rows, %.1f MB", result.ticks, result.files, result.rows,
+             result.bytes / 1e6)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

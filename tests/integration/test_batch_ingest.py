@@ -1,0 +1,315 @@
+"""Batch files from landing folder to warehouse, against the real PostgreSQL.
+
+Every count is checked against an independent source: data rows counted with the csv module,
+ids read from the files with the csv module, row counts and id sets from the database."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from database.batch_files import KINDS, BatchFolders
+from database.batch_ingest import PAUSE_BEFORE_COMMIT_ENV, Window, prepare_partitions, run
+from database.connection import connect
+from producer.batch_writer import write_window
+from tests.integration.batch_fixtures import PATIENT_ID_BASE, STAFF_ID_BASE, load_batch_population
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL_WINDOW = 3 * 10**6  # bytes for the whole 9 days: a few kB a tick
+
+
+@pytest.fixture()
+def batch_settings(isolated_settings, tmp_path):
+    load_batch_population(isolated_settings.database_admin_url)
+    return dataclasses.replace(isolated_settings, data_dir=tmp_path / "data", sim_speed=0)
+
+
+def _query(settings, sql: str, params=()):
+    conn = connect(settings.database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _data_rows(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _kind_of(path: Path) -> str:
+    return next(name for name in KINDS if path.name.startswith(name + "_"))
+
+
+def _ids_in_files(paths, kind: str) -> list[int]:
+    return [int(row[KINDS[kind].id_column]) for p in paths if _kind_of(p) == kind for row in _data_rows(p)]
+
+
+def _ids_in_table(settings, kind: str) -> list[int]:
+    record = KINDS[kind]
+    return [r[0] for r in _query(settings, f"SELECT {record.id_column} FROM {record.table}")]
+
+
+def _subprocess_env(settings) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
+            "SIM_SPEED": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def _ingest_process(settings, **extra_env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "database/batch_ingest.py"], cwd=REPO,
+                            env={**_subprocess_env(settings), **extra_env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _assert_reconciled(settings):
+    """Every loaded file: rows_read = loaded + rejected = its data rows counted by the csv module."""
+    folders = BatchFolders.from_settings(settings)
+    ledger = _query(settings, "SELECT file_name, rows_read, rows_loaded, rows_rejected FROM ops.file_ledger "
+                              "WHERE status = 'loaded'")
+    assert ledger
+    for name, read, loaded, rejected in ledger:
+        assert read == loaded + rejected
+        assert read == len(_data_rows(folders.archive / name))
+    rejected_rows = _query(settings, "SELECT count(*) FROM ops.rejected_row")[0][0]
+    assert rejected_rows == sum(r[3] for r in ledger)
+
+
+def test_written_batches_load_completely_and_reconcile(batch_settings):
+    written = write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=8)
+    files = sorted(BatchFolders.from_settings(batch_settings).landing.glob("*.csv"))
+    assert len(files) == written.files and written.files > 8
+    kinds = {_kind_of(p) for p in files}
+    file_ids = {kind: _ids_in_files(files, kind) for kind in kinds}
+
+    result = run(batch_settings)
+
+    assert (result.loaded, result.quarantined, result.rows_rejected) == (written.files, 0, 0)
+    for kind in kinds:
+        in_table = _ids_in_table(batch_settings, kind)
+        assert sorted(in_table) == sorted(file_ids[kind]), kind
+    _assert_reconciled(batch_settings)
+    assert not list(BatchFolders.from_settings(batch_settings).landing.iterdir())
+
+
+def test_the_same_file_twice_and_under_another_name_loads_once(batch_settings, tmp_path):
+    write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=2)
+    folders = BatchFolders.from_settings(batch_settings)
+    original = sorted(folders.landing.glob("vital_sign_*.csv"))[0]
+    keep = shutil.copy(original, tmp_path / "keep.csv")
+    expected = len(_data_rows(original))
+    run(batch_settings)
+
+    shutil.copy(keep, folders.landing / original.name)          # the same file again
+    shutil.copy(keep, folders.landing / "resent-by-lab.csv")     # and under another name
+    second = run(batch_settings)
+
+    assert second.loaded == 0 and second.rows_loaded == 0
+    assert _query(batch_settings, "SELECT count(*) FROM ops.file_ledger WHERE file_name = %s",
+                  (original.name,))[0][0] == 1
+    assert _query(batch_settings, "SELECT count(*) FROM ops.file_ledger WHERE file_name = 'resent-by-lab.csv'")[0][0] == 0
+    in_table = Counter(_ids_in_table(batch_settings, "vital_sign"))
+    assert max(in_table.values()) == 1
+    from_file = {int(r["vital_sign_id"]) for r in _data_rows(Path(keep))}
+    assert from_file <= set(in_table) and len(from_file) == expected
+    assert (folders.duplicate / "resent-by-lab.csv").exists()
+    assert not list(folders.landing.iterdir())
+    _assert_reconciled(batch_settings)
+
+
+def _good_rows(kind: str, n: int, start_id: int = 1) -> list[list[str]]:
+    """Valid rows of a kind, written by hand against the fixture population."""
+    rows = []
+    for i in range(n):
+        when = f"2026-03-02T08:{i % 60:02d}:00+02:00"
+        patient, staff = str(PATIENT_ID_BASE + 1 + i % 50), str(STAFF_ID_BASE + i % 10)
+        if kind == "vital_sign":
+            rows.append([str(start_id + i), patient, "MED1", when, "80", "120", "80", "16", "36.8", "98", staff])
+        elif kind == "medication":
+            rows.append([str(start_id + i), patient, "MED1", "Paracetamol", "1 g", "oral", when, staff])
+    return rows
+
+
+def _write_csv(path: Path, header, rows, *, encoding="utf-8"):
+    with path.open("w", newline="", encoding=encoding) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_unreadable_files_are_quarantined_and_the_run_goes_on(batch_settings):
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    header = KINDS["vital_sign"].header
+    good = _write_csv(folders.landing / "a_good.csv", header, _good_rows("vital_sign", 20))
+    truncated = _write_csv(folders.landing / "b_truncated.csv", header, _good_rows("vital_sign", 20, 100))
+    truncated.write_bytes(truncated.read_bytes()[:-25])
+    _write_csv(folders.landing / "c_wrong_header.csv", ["id", "patient", "when"], [["1", "2", "3"]])
+    missing = _good_rows("vital_sign", 5, 200)
+    missing[3] = missing[3][:-2]
+    _write_csv(folders.landing / "d_missing_columns.csv", header, missing)
+    extra = _good_rows("vital_sign", 5, 300)
+    extra[2] = extra[2] + ["surplus"]
+    _write_csv(folders.landing / "e_extra_column.csv", header, extra)
+    latin1 = _good_rows("medication", 5, 400)
+    latin1[1][3] = "Paracétamol"
+    _write_csv(folders.landing / "f_not_utf8.csv", KINDS["medication"].header, latin1, encoding="latin-1")
+    (folders.landing / "g_empty.csv").write_bytes(b"")
+    stray = folders.landing / "h_half_written.csv.tmp"
+    stray.write_bytes(b"vital_sign_id,patient_id\n1,")
+
+    result = run(batch_settings)
+
+    bad = {"b_truncated.csv", "c_wrong_header.csv", "d_missing_columns.csv", "e_extra_column.csv",
+           "f_not_utf8.csv", "g_empty.csv"}
+    assert (result.loaded, result.quarantined) == (1, len(bad))
+    ledger = dict(_query(batch_settings, "SELECT file_name, status FROM ops.file_ledger"))
+    assert ledger == {"a_good.csv": "loaded", **{name: "quarantined" for name in bad}}
+    errors = dict(_query(batch_settings, "SELECT file_name, error FROM ops.file_ledger WHERE status = 'quarantined'"))
+    assert all(errors.values())
+    assert "truncated" in errors["b_truncated.csv"] and "empty" in errors["g_empty.csv"]
+    assert "wrong header" in errors["c_wrong_header.csv"]
+    assert "UTF8" in errors["f_not_utf8.csv"]
+    assert {p.name for p in folders.quarantine.iterdir()} == bad
+    assert [p.name for p in folders.landing.iterdir()] == [stray.name]
+    assert sorted(_ids_in_table(batch_settings, "vital_sign")) == list(range(1, 21))
+    assert _query(batch_settings, "SELECT rows_read, rows_loaded FROM ops.file_ledger WHERE file_name = %s",
+                  (good.name,)) == [(20, 20)]
+
+
+def test_bad_rows_are_rejected_with_their_reasons(batch_settings):
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    rows = _good_rows("vital_sign", 12)
+    rows[1][1] = "999999999"                        # line 3: no such patient
+    rows[2][2] = "NOWARD"                           # line 4: no such ward
+    rows[3][3] = "2026-02-30T08:00:00+02:00"        # line 5: not a date
+    rows[4][3] = "2026-04-02T08:00:00+02:00"        # line 6: outside the window
+    rows[5][4] = "400"                              # line 7: heart rate out of range
+    rows[6][0] = rows[0][0]                         # line 8: duplicate id within the file
+    rows[7][6] = "eighty"                           # line 9: not an integer
+    rows[8][10] = ""                                # line 10: staff missing
+    _write_csv(folders.landing / "vitals.csv", KINDS["vital_sign"].header, rows)
+    dx = KINDS["diagnosis"].header
+    man, woman = str(PATIENT_ID_BASE + 2), str(PATIENT_ID_BASE + 41)  # fixture: even persons are men
+    when, doctor = "2026-03-02T09:00:00+02:00", str(STAFF_ID_BASE + 3)
+    _write_csv(folders.landing / "diagnoses.csv", dx, [
+        ["1", "10", woman, "O80.0", "primary", when, doctor],       # fits
+        ["2", "11", man, "O80.0", "primary", when, doctor],         # line 3: pregnancy code for a man
+        ["3", "12", woman, "S72.0", "primary", when, doctor],       # line 4: injury without external cause
+        ["4", "13", man, "S06.0", "primary", when, doctor],         # fits, with its cause:
+        ["5", "13", man, "W19", "external_cause", when, doctor],
+        ["6", "14", man, "Z99.9", "primary", when, doctor],         # line 7: not in reference.icd10_code
+    ])
+
+    run(batch_settings)
+
+    rejected = _query(batch_settings, """
+        SELECT l.file_name, r.line_number, r.reason FROM ops.rejected_row r
+        JOIN ops.file_ledger l USING (file_id) ORDER BY 1, 2""")
+    by_line = {(name, line): reason for name, line, reason in rejected}
+    assert set(by_line) == {("vitals.csv", n) for n in range(3, 11)} | {("diagnoses.csv", n) for n in (3, 4, 7)}
+    assert "patient" in by_line[("vitals.csv", 3)] and "ward" in by_line[("vitals.csv", 4)]
+    assert "outside the window" in by_line[("vitals.csv", 6)]
+    assert "duplicate" in by_line[("vitals.csv", 8)]
+    assert "pregnancy" in by_line[("diagnoses.csv", 3)]
+    assert "external cause" in by_line[("diagnoses.csv", 4)]
+    assert "no such icd10" in by_line[("diagnoses.csv", 7)]
+    assert sorted(_ids_in_table(batch_settings, "vital_sign")) == [1, 10, 11, 12]
+    assert sorted(_ids_in_table(batch_settings, "diagnosis")) == [1, 4, 5]
+    _assert_reconciled(batch_settings)
+
+
+def test_a_loader_killed_between_copy_and_commit_loads_the_file_once_after_restart(batch_settings, tmp_path):
+    write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=1)
+    folders = BatchFolders.from_settings(batch_settings)
+    files = sorted(folders.landing.glob("*.csv"))
+    expected = {kind: sorted(_ids_in_files(files, kind)) for kind in {_kind_of(p) for p in files}}
+    marker = tmp_path / "paused"
+
+    victim = _ingest_process(batch_settings, **{PAUSE_BEFORE_COMMIT_ENV: str(marker)})
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert victim.poll() is None, victim.communicate()[0]
+        assert time.monotonic() < deadline, "the loader never reached the pause before commit"
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(30)
+
+    assert _query(batch_settings, "SELECT count(*) FROM ops.file_ledger")[0][0] == 0
+    assert sorted(folders.landing.glob("*.csv")) == files
+    restarted = _ingest_process(batch_settings)
+    output = restarted.communicate(timeout=120)[0]
+    assert restarted.returncode == 0, output
+
+    assert _query(batch_settings, "SELECT count(*) FROM ops.file_ledger WHERE status = 'loaded'")[0][0] == len(files)
+    for kind, ids in expected.items():
+        assert sorted(_ids_in_table(batch_settings, kind)) == ids
+    _assert_reconciled(batch_settings)
+
+
+def test_two_loaders_side_by_side_never_load_a_file_twice(batch_settings):
+    write_window(batch_settings, target_bytes=SMALL_WINDOW * 4, max_ticks=12)
+    folders = BatchFolders.from_settings(batch_settings)
+    files = sorted(folders.landing.glob("*.csv"))
+    expected = {kind: sorted(_ids_in_files(files, kind)) for kind in {_kind_of(p) for p in files}}
+
+    workers = [_ingest_process(batch_settings) for _ in range(2)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+
+    claimed_by = _query(batch_settings, "SELECT claimed_by, count(*) FROM ops.file_ledger GROUP BY 1")
+    assert sum(n for _, n in claimed_by) == len(files)
+    for kind, ids in expected.items():
+        assert sorted(_ids_in_table(batch_settings, kind)) == ids
+    assert {p.name for p in folders.archive.glob("*.csv")} == {p.name for p in files}
+    assert not list(folders.duplicate.iterdir())
+    _assert_reconciled(batch_settings)
+
+
+def test_a_stopped_run_resumes_without_skipping_or_reloading(batch_settings, tmp_path):
+    # One uninterrupted writer run as the reference, in a folder of its own.
+    reference = dataclasses.replace(batch_settings, data_dir=tmp_path / "reference")
+    write_window(reference, target_bytes=SMALL_WINDOW, max_ticks=6)
+    expected = {p.name: p.read_bytes() for p in BatchFolders.from_settings(reference).landing.glob("*.csv")}
+
+    write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=3)
+    first = run(batch_settings)
+    write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=3)   # resumes at tick 3
+    second = run(batch_settings)
+
+    archived = {p.name: p.read_bytes() for p in BatchFolders.from_settings(batch_settings).archive.glob("*.csv")}
+    assert archived == expected
+    assert first.loaded + second.loaded == len(expected) and first.loaded and second.loaded
+    assert _query(batch_settings, "SELECT count(*) FROM ops.file_ledger")[0][0] == len(expected)
+    _assert_reconciled(batch_settings)
+
+
+def test_day_partitions_roll_with_the_window(batch_settings):
+    conn = connect(batch_settings.database_url)
+    start = batch_settings.sim_start
+    partitions = ("SELECT count(*), min(right(c.relname, 8)), max(right(c.relname, 8)) FROM pg_inherits i "
+                  "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+                  "WHERE p.relname = 'vital_sign'")
+    try:
+        prepare_partitions(conn, Window.rolling(start))
+        assert _query(batch_settings, partitions)[0] == (10, "20260302", "20260311")  # 9 days and one ahead
+        prepare_partitions(conn, Window.rolling(start, as_of=start + timedelta(days=11)))
+        assert _query(batch_settings, partitions)[0] == (10, "20260305", "20260314")
+    finally:
+        conn.close()

@@ -1,0 +1,188 @@
+"""The batch file contract and the record simulation, without any service.
+
+Files are read back with the csv module (not with the code that wrote them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from database.batch_files import KINDS, complete_files
+from database.batch_ingest import Unreadable, Window, read_header
+from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_probe_sql,
+                                  window_days)
+from hospital.settings import SAST
+from producer.batch_writer import parse_size
+from producer.clinical_records import (TICK_SECONDS, Census, DutyRoster, Population, csv_bytes, step_census,
+                                       tick_id_base, tick_records, ward_eligibility)
+
+START = datetime(2026, 3, 2, tzinfo=SAST)
+
+
+@pytest.mark.parametrize("text, expected", [("5GB", 5 * 10**9), ("500MB", 500 * 10**6), ("750k", 750_000),
+                                            ("123", 123), ("1.5G", 1_500_000_000)])
+def test_sizes_parse_in_decimal_units(text, expected):
+    assert parse_size(text) == expected
+
+
+def test_only_complete_csv_files_are_offered(tmp_path):
+    for name in ("b.csv", "a.csv", "c.csv.tmp", "notes.txt"):
+        (tmp_path / name).write_text("x\n")
+    assert [p.name for p in complete_files(tmp_path)] == ["a.csv", "b.csv"]
+
+
+def _write(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_the_header_names_the_record_kind(tmp_path):
+    header = ",".join(KINDS["vital_sign"].header).encode()
+    assert read_header(_write(tmp_path, "any-name.csv", header + b"\n")) is KINDS["vital_sign"]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty file"),
+    (b"patient,when,what\n1,2,3\n", "wrong header"),
+    (b"\xff\xfe" + b"vital_sign_id\n", "not UTF-8"),
+    (",".join(KINDS["medication"].header).encode() + b"\n1,2,W1,Para", "truncated"),
+])
+def test_files_that_cannot_be_record_files_are_unreadable(tmp_path, data, message):
+    with pytest.raises(Unreadable, match=message):
+        read_header(_write(tmp_path, "bad.csv", data))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_has_sql_for_both_paths(kind):
+    record_kind = KINDS[kind]
+    assert "batch_stage" in create_stage_sql(record_kind, typed=True)
+    for careful in (False, True):
+        statement = merge_sql(record_kind, careful=careful)
+        assert record_kind.table in statement and "%(file_id)s" in statement
+    assert reference_probe_sql(record_kind).startswith("SELECT EXISTS")
+    if kind not in RULE_KINDS:
+        assert clean_insert_sql(record_kind).lstrip().startswith(f"INSERT INTO {record_kind.table}")
+
+
+@pytest.mark.parametrize("module", ["producer.batch_writer", "database.batch_ingest"])
+def test_each_batch_command_has_help(module, capsys):
+    main = __import__(module, fromlist=["main"]).main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"], prog="hospital x")
+    assert exit_info.value.code == 0 and "usage: hospital x" in capsys.readouterr().out
+
+
+def test_the_rolling_window_is_nine_days_up_to_as_of():
+    assert Window.rolling(START) == Window(START.date(), START.date() + timedelta(days=8))
+    later = Window.rolling(START, as_of=START + timedelta(days=12, hours=3))
+    assert later == Window(START.date() + timedelta(days=4), START.date() + timedelta(days=12))
+    days = window_days(START.date(), START.date() + timedelta(days=8))
+    assert len(days) == 11 and days[0] == "2026-03-01" and days[-1] == "2026-03-11"
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulation, on a made-up population
+# ---------------------------------------------------------------------------------------------
+def _population(size: int = 600) -> Population:
+    rng = np.random.default_rng(7)
+    wards = np.array(["MED1", "MAT1", "SUR1", "PAE1"])
+    return Population(
+        patient_id=np.arange(1, size + 1) + 10_000, person_id=np.arange(1, size + 1),
+        female=rng.random(size) < 0.5, age_years=rng.integers(0, 95, size),
+        ward_code=wards, ward_type=np.array(["general", "maternity", "general", "paediatric"]),
+        ward_beds=np.array([40, 20, 30, 12]),
+        icd10_code=np.array(["I10", "J18.9", "N40", "O80.0", "S72.0", "T14.0", "W19", "V43.5", "C53.9"]),
+        icd10_sex=np.array(["", "", "M", "F", "", "", "", "", "F"]),
+        icd10_min_age=np.array([-1, -1, 40, 12, -1, -1, -1, -1, -1]),
+        icd10_max_age=np.array([999, 999, 999, 55, 999, 999, 999, 999, 999]),
+        duty=DutyRoster(ward_codes=wards, fallback_nurses=[np.array([1, 2]), np.array([3]), np.array([4]), np.array([5])],
+                        fallback_doctors=[np.array([11]), np.array([12]), np.array([13]), np.array([14, 15])],
+                        roster_ward=np.empty(0, np.int64), roster_staff=np.empty(0, np.int64),
+                        roster_is_doctor=np.empty(0, bool), roster_start=np.empty(0), roster_end=np.empty(0)))
+
+
+def _simulate(pop: Population, ticks: int, seed: int = 1) -> dict[str, list[dict]]:
+    """Run the census and records for `ticks` ticks; parse every file back with the csv module."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    census = Census()
+    eligible = ward_eligibility(pop)
+    for n in range(ticks):
+        instant = START + n * timedelta(seconds=TICK_SECONDS)
+        before = census
+        leaving, offsets, census = step_census(pop, census, eligible, n, tick_id_base(instant),
+                                               np.random.default_rng([seed, n, 1]))
+        records = tick_records(pop, before, leaving, offsets, census, n, instant, 300,
+                               np.random.default_rng([seed, n, 2]))
+        for kind, columns in records.tables.items():
+            rows[kind] += list(csv.DictReader(io.StringIO(csv_bytes(KINDS[kind], columns).decode("utf-8"))))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    pop = _population()
+    return pop, _simulate(pop, 96)  # one simulated day
+
+
+def test_no_record_of_a_stay_falls_outside_admission_and_discharge(simulated):
+    _, rows = simulated
+    stays = defaultdict(list)  # patient -> [(admitted, discharged or None)]
+    discharged = {r["admission_id"]: datetime.fromisoformat(r["discharged_at"]) for r in rows["discharge"]}
+    for r in rows["admission"]:
+        stays[r["patient_id"]].append((datetime.fromisoformat(r["admitted_at"]), discharged.get(r["admission_id"])))
+    assert discharged, "a simulated day has discharges"
+    for kind, column in (("vital_sign", "measured_at"), ("lab_result", "resulted_at"),
+                         ("medication", "administered_at")):
+        assert rows[kind]
+        for r in rows[kind]:
+            when = datetime.fromisoformat(r[column])
+            assert any(a <= when and (d is None or when <= d) for a, d in stays[r["patient_id"]]), (kind, r)
+
+
+def test_a_patient_has_one_bed_at_a_time(simulated):
+    _, rows = simulated
+    discharged = {r["admission_id"]: r["discharged_at"] for r in rows["discharge"]}
+    by_patient = defaultdict(list)
+    for r in rows["admission"]:
+        by_patient[r["patient_id"]].append((r["admitted_at"], discharged.get(r["admission_id"], "9999")))
+    for stays in by_patient.values():
+        stays.sort()
+        for (_, end), (start, _) in zip(stays, stays[1:]):
+            assert end <= start
+
+
+def test_diagnoses_fit_the_patient_and_injuries_have_an_external_cause(simulated):
+    pop, rows = simulated
+    female = dict(zip(map(str, pop.patient_id), pop.female))
+    age = dict(zip(map(str, pop.patient_id), pop.age_years))
+    external = {r["admission_id"] for r in rows["diagnosis"]
+                if r["diagnosis_role"] == "external_cause" and r["icd10_code"][0] in "VWXY"}
+    codes = {r["icd10_code"][0] for r in rows["diagnosis"]}
+    assert {"O", "S", "T"} & codes and external
+    for r in rows["diagnosis"]:
+        code, patient = r["icd10_code"], r["patient_id"]
+        if code.startswith("O"):
+            assert female[patient] and 12 <= age[patient] <= 50
+        if code in ("N40",):
+            assert not female[patient] and age[patient] >= 40
+        if code[0] in "ST":
+            assert r["admission_id"] in external
+
+
+def test_record_ids_are_unique_per_kind(simulated):
+    _, rows = simulated
+    for kind, records in rows.items():
+        ids = [r[KINDS[kind].id_column] for r in records]
+        assert len(ids) == len(set(ids)), kind
+
+
+def test_the_same_seed_gives_the_same_records():
+    pop = _population(200)
+    assert _simulate(pop, 6, seed=3) == _simulate(pop, 6, seed=3)
+    assert _simulate(pop, 6, seed=3) != _simulate(pop, 6, seed=4)
