@@ -9,13 +9,16 @@ PY := $(VENV)/bin/python
 HOSPITAL := $(VENV)/bin/hospital
 KAFKA_LIBS := .local/kafka/libs
 
-.PHONY: help setup up down test test-unit bench clean
+.PHONY: help setup up down test test-unit demo full bench clean
 
 help:
 	@echo "make setup  - create .venv, install Python packages and fetch the Kafka jars (idempotent)"
 	@echo "make up     - start local PostgreSQL and Kafka; settings land in .local/env"
 	@echo "make down   - stop them"
 	@echo "make test   - start the services, run every test, stop the services"
+	@echo "make demo   - the 9-day window at a small volume (100k people, 200 MB), a few minutes; prints the status"
+	@echo "make full   - the assessed scale: 5,000,000 people, 9 days, about 5 GB"
+	@echo "             (both resume after Ctrl-C; add RUN_ARGS=--fresh to empty the warehouse first)"
 	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
 	@echo "make clean  - stop the services and delete their data, .local/ and .venv/"
 
@@ -49,6 +52,19 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The window end to end. Demo and full keep their files apart (data/demo, data/full); the
+# warehouse holds one run at a time, so switching between them needs RUN_ARGS=--fresh.
+DEMO_ARGS := --people 100000 --target-size 200MB --speed 2880
+FULL_ARGS := --people 5000000 --target-size 5GB --speed 0
+
+demo: up
+	DATA_DIR=data/demo $(HOSPITAL) run $(DEMO_ARGS) $(RUN_ARGS)
+	DATA_DIR=data/demo $(HOSPITAL) status --json
+
+full: up
+	DATA_DIR=data/full $(HOSPITAL) run $(FULL_ARGS) $(RUN_ARGS)
+	DATA_DIR=data/full $(HOSPITAL) status --json
 
 # Each benchmark ends with one line: BENCH <name> <metric>=<value> ... ratio=<x>
 bench: up

@@ -637,6 +637,8 @@ COMMENT ON VIEW analytics.transfer IS 'Current state of every transfer.';
 -- ---------------------------------------------------------------------------
 GRANT USAGE ON SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
+-- `hospital run --fresh` empties the warehouse for a new run (data only; the schema stays).
+GRANT TRUNCATE ON ALL TABLES IN SCHEMA core, stream, clinical, ops TO hospital_ingest;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
 GRANT EXECUTE ON FUNCTION ops.ensure_day_partitions(date, date) TO hospital_ingest;
 GRANT EXECUTE ON FUNCTION ops.drop_day_partitions_before(date) TO hospital_ingest;

@@ -32,13 +32,13 @@ from pathlib import Path
 import psycopg2
 from tqdm import tqdm
 
-from database.batch_files import KIND_BY_HEADER, BatchFolders, RecordKind, complete_files
-from database.batch_merge import (RULE_KINDS, STAGE_TABLE, clean_insert_sql, create_stage_sql, merge_sql,
-                                  reference_columns, reference_probe_sql, window_days)
+from database.batch_files import KIND_BY_HEADER, KINDS, BatchFolders, RecordKind, complete_files
+from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_columns,
+                                  reference_probe_sql, stage_table, window_days)
 from database.bulk_copy import copy_csv
 from database.connection import connect
 from database.ledger import claim, record_loaded, record_quarantined, sha256_file
-from hospital.clock import BATCH_INTERVAL, SimClock, tick_count
+from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import SAST, Settings, load
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,12 @@ def _params(file_id: int, window: Window, **extra) -> dict:
             "days": window_days(window.first_day, window.last_day), **extra}
 
 
+def _stage(cur, table: str, kind: RecordKind, path: Path) -> int:
+    """Empty the session's staging table and COPY the file into it; returns the rows copied."""
+    cur.execute(f"TRUNCATE {table}")
+    return copy_csv(cur, table, path, columns=kind.header)
+
+
 def _stage_and_merge(cur, kind: RecordKind, path: Path, file_id: int,
                      window: Window) -> tuple[tuple[int, int, int] | None, str | None]:
     """COPY the file into staging, validate and merge. Returns ((read, loaded, rejected), None),
@@ -230,8 +236,7 @@ def _stage_and_merge(cur, kind: RecordKind, path: Path, file_id: int,
     cur.execute("SAVEPOINT fast_path")
     try:
         started = time.perf_counter()
-        cur.execute(create_stage_sql(kind, typed=True))
-        rows_read = copy_csv(cur, STAGE_TABLE, path, columns=kind.header)
+        rows_read = _stage(cur, stage_table(kind, typed=True), kind, path)
         copied = time.perf_counter()
         cur.execute(reference_probe_sql(kind))
         missing = cur.fetchone()
@@ -254,10 +259,9 @@ def _stage_and_merge(cur, kind: RecordKind, path: Path, file_id: int,
     except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
         cur.execute("ROLLBACK TO SAVEPOINT fast_path")
         log.debug("%s: fast path failed (%s); checking every value", path.name, " ".join(str(exc).split())[:200])
-    cur.execute(create_stage_sql(kind, typed=False))
     cur.execute("SAVEPOINT text_copy")
     try:
-        copy_csv(cur, STAGE_TABLE, path, columns=kind.header)
+        _stage(cur, stage_table(kind, typed=False), kind, path)
     except psycopg2.DataError as exc:  # bad CSV, ragged rows, bytes that are not UTF-8
         cur.execute("ROLLBACK TO SAVEPOINT text_copy")
         return None, " ".join(str(exc).split())[:2000]
@@ -266,12 +270,27 @@ def _stage_and_merge(cur, kind: RecordKind, path: Path, file_id: int,
 
 
 def configure_session(conn) -> None:
-    """Session settings for loading: room to hash-join and hold a file's checked rows in memory,
-    and no JIT (the merge statements are planned per file from rough staging estimates, and JIT
-    compiling them costs more than it saves on a few tens of thousands of rows)."""
+    """Session settings for loading, and the session's staging tables.
+
+    work_mem: room to hash-join and hold a file's checked rows in memory. temp_buffers: a 5 MB
+    file's staged rows (about 7 MB) stay in memory instead of going through the kernel; it can
+    only be set before the session first touches a temporary table. No JIT: the merge statements
+    are planned per file from rough staging estimates, and compiling them costs more than it
+    saves on a few tens of thousands of rows."""
     with conn.cursor() as cur:
+        cur.execute("SET temp_buffers = '64MB'")
         cur.execute("SET work_mem = '64MB'")
         cur.execute("SET jit = off")
+    conn.commit()
+    prepare_staging(conn)
+
+
+def prepare_staging(conn) -> None:
+    """The session's staging tables exist (typed and text, for every kind); idempotent."""
+    with conn.cursor() as cur:
+        for kind in KINDS.values():
+            cur.execute(create_stage_sql(kind, typed=True))
+            cur.execute(create_stage_sql(kind, typed=False))
     conn.commit()
 
 
@@ -281,6 +300,7 @@ def ingest_pass(conn, folders: BatchFolders, window: Window, worker: str,
     retried at the end, waiting for that worker, so each is settled before the pass returns."""
     folders.create()
     prepare_partitions(conn, window)
+    prepare_staging(conn)
     result = PassResult()
     files = complete_files(folders.landing)
     for path in tqdm(files, desc="ingest", unit="file", disable=None):
@@ -309,7 +329,8 @@ def run(settings: Settings, *, follow: bool = False, days: int = WINDOW_DAYS, as
         configure_session(conn)
         if not follow:
             return ingest_pass(conn, folders, Window.rolling(settings.sim_start, days, as_of), worker, stop)
-        clock = SimClock(settings.sim_start, settings.sim_speed)
+        # The clock starts at the first tick to run, so a resumed run does not wait out the ticks before it.
+        clock = SimClock(tick_time(settings.sim_start, BATCH_INTERVAL, first_tick), settings.sim_speed)
         threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True).start()
         total = PassResult()
         ticks = tick_count(timedelta(days=days), BATCH_INTERVAL)

@@ -14,6 +14,17 @@ import sys
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("hospital.local.cli", "start, stop or inspect the local PostgreSQL and Kafka (make up / make down)"),
+    "generate-people": ("generators.generate_people_data", "write people.csv and hospital_patients.csv (synthetic Gauteng residents)"),
+    "generate-staff": ("generators.generate_staff_doctors", "write staff.csv and doctors.csv from people.csv"),
+    "assign-staff": ("generators.assign_hospital_staff", "write assigned_staff.csv: the 12-hour shift roster with retirements"),
+    "load-population": ("database.load_population", "COPY the reference data and generated CSVs into the warehouse"),
+    "write-batches": ("producer.batch_writer", "write patient-record batch files into the landing folder every 15 simulated minutes"),
+    "ingest-batches": ("database.batch_ingest", "load landed batch files into the warehouse, each exactly once"),
+    "produce-transfers": ("producer.stream_producer", "produce 3 patient-transfer events every 3 simulated minutes to Kafka"),
+    "consume-transfers": ("consumer.stream_consumer", "upsert patient-transfer events from Kafka into PostgreSQL, effectively once"),
+    "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),
+    "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
+    "data-dictionary": ("database.data_dictionary", "write docs/data_dictionary.md from the schema's comments"),
 }
 
 

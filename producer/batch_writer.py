@@ -43,7 +43,6 @@ DEFAULT_TARGET_BYTES = 5 * 10**9
 WINDOW_DAYS = 9
 # Vital signs fill each tick's byte budget; the other kinds come to a few per cent of it.
 VITAL_ROW_BYTES = 86  # when no trial row can be made
-VITAL_SHARE = 0.98
 
 
 class PopulationMissing(RuntimeError):
@@ -149,17 +148,21 @@ def records_rng(seed: int, tick: int) -> np.random.Generator:
     return np.random.default_rng([seed, tick, 2])
 
 
-def vital_row_bytes(pop: Population, eligible: list[np.ndarray], seed: int, start: datetime) -> float:
-    """Average bytes of a vital-sign row with this population (id widths, ward codes), measured
-    on a trial of tick 0; the same for every run with this population and seed."""
-    before = Census()
-    leaving, offsets, after = step_census(pop, before, eligible, 0, tick_id_base(start), census_rng(seed, 0))
-    trial = tick_records(pop, Census(), leaving[:0], offsets[:0], after, 0, start, 2000, records_rng(seed, 0))
+def trial_tick(pop: Population, eligible: list[np.ndarray], seed: int, start: datetime) -> tuple[float, int]:
+    """(average bytes of a vital-sign row, bytes of every other kind in a tick) with this population,
+    measured on a trial of tick 1 (tick 0 admits the whole starting census at once, so is not typical);
+    the same for every run with this population and seed."""
+    first = step_census(pop, Census(), eligible, 0, tick_id_base(start), census_rng(seed, 0))[2]
+    second = tick_time(start, BATCH_INTERVAL, 1)
+    leaving, offsets, after = step_census(pop, first, eligible, 1, tick_id_base(second), census_rng(seed, 1))
+    trial = tick_records(pop, first, leaving, offsets, after, 1, second, 2000, records_rng(seed, 1))
+    others = sum(len(csv_bytes(KINDS[name], columns)) for name, columns in trial.tables.items()
+                 if name != "vital_sign")
     columns = trial.tables.get("vital_sign")
     if not columns:
-        return float(VITAL_ROW_BYTES)
+        return float(VITAL_ROW_BYTES), others
     header = len(",".join(KINDS["vital_sign"].header)) + 1
-    return (len(csv_bytes(KINDS["vital_sign"], columns)) - header) / len(columns[0])
+    return (len(csv_bytes(KINDS["vital_sign"], columns)) - header) / len(columns[0]), others
 
 
 @dataclass
@@ -218,7 +221,8 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
     for n in range(first):  # replay the census up to where the last run stopped
         census = step_census(pop, census, eligible, n, tick_id_base(tick_time(start, BATCH_INTERVAL, n)),
                              census_rng(settings.seed, n))[2]
-    vital_rows = int(target_bytes / total_ticks * VITAL_SHARE / vital_row_bytes(pop, eligible, settings.seed, start))
+    row_bytes, other_bytes = trial_tick(pop, eligible, settings.seed, start)
+    vital_rows = max(0, int((target_bytes / total_ticks - other_bytes) / row_bytes))
     last = total_ticks if max_ticks is None else min(total_ticks, first + max_ticks)
     clock = SimClock(tick_time(start, BATCH_INTERVAL, first), settings.sim_speed)
     watcher = threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True)

@@ -335,6 +335,12 @@ def tick_records(pop: Population, before: Census, leaving: np.ndarray, leave_off
     return TickRecords(tables)
 
 
+# Per patient per 15-minute tick in a bed: about 5 lab results and 10 doses of medicine a day.
+# Vital signs take the rest of the target volume (bedside monitors report every minute or so).
+LAB_RESULTS_PER_TICK = 0.05
+MEDICATIONS_PER_TICK = 0.1
+
+
 def _spread(share: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Split `total` rows over patients in proportion to their share of the tick."""
     if total <= 0 or share.sum() == 0:
@@ -354,7 +360,7 @@ def _event_rows(counts, start, end, rng):
 
 
 def _vital_signs(pop, patient, ward, start, end, share, total, nurses, id_base, instant, rng):
-    owner, offset = _event_rows(_spread(share, max(total, len(patient)), rng), start, end, rng)
+    owner, offset = _event_rows(_spread(share, total, rng), start, end, rng)
     n = len(owner)
     heart = np.clip(rng.normal(84, 15, n), 35, 190).astype(np.int64)
     systolic = np.clip(rng.normal(124, 18, n), 70, 230).astype(np.int64)
@@ -370,7 +376,7 @@ def _vital_signs(pop, patient, ward, start, end, share, total, nurses, id_base, 
 
 
 def _lab_results(pop, patient, ward, start, end, share, doctors, id_base, instant, rng):
-    owner, offset = _event_rows(rng.poisson(0.6 * share), start, end, rng)
+    owner, offset = _event_rows(rng.poisson(LAB_RESULTS_PER_TICK * share), start, end, rng)
     n = len(owner)
     if n == 0:
         return None
@@ -391,7 +397,7 @@ def _lab_results(pop, patient, ward, start, end, share, doctors, id_base, instan
 
 
 def _medications(pop, patient, ward, start, end, share, nurses, id_base, instant, rng):
-    owner, offset = _event_rows(rng.poisson(1.2 * share), start, end, rng)
+    owner, offset = _event_rows(rng.poisson(MEDICATIONS_PER_TICK * share), start, end, rng)
     n = len(owner)
     if n == 0:
         return None

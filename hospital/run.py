@@ -1,0 +1,367 @@
+"""`hospital run`: the whole window end to end on one simulated clock.
+
+    hospital run --people 100000 --target-size 200MB --speed 3000    # what `make demo` runs
+    hospital run                                                      # 5 M people, 9 days, ~5 GB
+
+1. Generates what is missing (people, patients, staff, roster) and loads it into PostgreSQL.
+2. Starts the pipeline's parts as separate processes (two cores, one GIL each):
+   the transfer consumer, the transfer producer, the batch writer, and batch_ingest.
+3. Shows live progress; applies retirements that fall inside the window to the staff history.
+4. When the producer and the writer have finished, drains what is left (a last ingest pass, the
+   consumer until it has caught up), stops the long-running parts and prints the status.
+
+Ctrl-C or SIGTERM stops every part cleanly; a second `hospital run` resumes where it stopped (the
+producer and writer keep their place, the consumer its offsets in PostgreSQL, the ledger its files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import shutil
+
+from confluent_kafka.admin import AdminClient
+from psycopg2 import sql
+from tqdm import tqdm
+
+from database.connection import connect, transaction
+from hospital import status as status_module
+from hospital.clock import STREAM_INTERVAL, tick_count
+from hospital.local import TRANSFER_PARTITIONS
+from hospital.local.kafka import ensure_topics
+from hospital.settings import Settings, SettingsError, load
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 300
+RUN_FOLDERS = ("landing", "archive", "quarantine", "state", "stream", "logs")
+# Everything a run writes; reference data stays.
+RUN_TABLES_SQL = """
+SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('core', 'stream', 'clinical', 'ops') AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+"""
+
+# A staff member whose retirement date the run has reached: close the current history row and
+# open a 'retired' one. Idempotent (the unique (staff_id, valid_from) and the valid_to guard).
+RETIREMENTS_SQL = """
+WITH due AS (
+    SELECT s.staff_id, s.retirement_date::timestamp AT TIME ZONE 'Africa/Johannesburg' AS retired_at
+    FROM core.staff s
+    WHERE s.retirement_date IS NOT NULL
+      AND s.retirement_date::timestamp AT TIME ZONE 'Africa/Johannesburg' <= %(reached)s
+), closed AS (
+    UPDATE core.staff_history h SET valid_to = d.retired_at
+    FROM due d
+    WHERE h.staff_id = d.staff_id AND h.valid_to IS NULL AND h.valid_from < d.retired_at
+    RETURNING h.staff_id, d.retired_at, h.job_title, h.department_code, h.home_ward_code
+)
+INSERT INTO core.staff_history
+    (staff_id, valid_from, valid_to, employment_status, job_title, department_code, home_ward_code, change_reason)
+SELECT staff_id, retired_at, NULL, 'retired', job_title, department_code, home_ward_code, 'retired at 65 (PSA s16)'
+FROM closed
+ON CONFLICT (staff_id, valid_from) DO NOTHING
+"""
+
+
+@dataclass
+class RunOptions:
+    days: int = 9
+    speed: float = 0.0
+    target_size: str = "5GB"
+    people: int = 5_000_000
+    fresh: bool = False
+
+
+@dataclass
+class Parts:
+    """The child processes of a run, by name."""
+
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / f"{name}.log").open("ab") as out:
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", "hospital", *args], env=env,
+                                                    stdout=out, stderr=subprocess.STDOUT)
+
+    def alive(self, name: str) -> bool:
+        process = self.processes.get(name)
+        return process is not None and process.poll() is None
+
+    def stop(self, name: str, timeout_s: float = 60) -> int | None:
+        """SIGTERM one part and wait for it; returns its exit code."""
+        process = self.processes.get(name)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
+def child_environment(settings: Settings, speed: float) -> dict[str, str]:
+    return dict(os.environ, SIM_SPEED=str(speed), DATA_DIR=str(settings.data_dir),
+                SIM_START=settings.sim_start.isoformat(), SEED=str(settings.seed), PYTHONUNBUFFERED="1")
+
+
+def run_command(args: list[str], env: dict[str, str]) -> None:
+    """Run one `hospital` command to completion; raise if it fails."""
+    result = subprocess.run([sys.executable, "-m", "hospital", *args], env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"`hospital {' '.join(args)}` failed with exit code {result.returncode}")
+
+
+def manifest_matches(path: Path, **expected) -> bool:
+    """True if a generator's manifest exists and records the expected parameters and seed."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    parameters = dict(manifest.get("parameters", {}), seed=manifest.get("seed"))
+    return all(parameters.get(key) == value for key, value in expected.items())
+
+
+def prepare_population(settings: Settings, options: RunOptions, env: dict[str, str]) -> None:
+    """Generate the CSVs that are missing or were made with other parameters, then load them."""
+    data = settings.data_dir
+    if not manifest_matches(data / "people.manifest.json", rows=options.people, seed=settings.seed):
+        run_command(["generate-people", "--rows", str(options.people)], env)
+        for stale in ("staff.manifest.json", "assigned_staff.manifest.json"):
+            (data / stale).unlink(missing_ok=True)
+    if not manifest_matches(data / "staff.manifest.json", seed=settings.seed):
+        run_command(["generate-staff"], env)
+        (data / "assigned_staff.manifest.json").unlink(missing_ok=True)
+    if not manifest_matches(data / "assigned_staff.manifest.json", seed=settings.seed):
+        run_command(["assign-staff"], env)
+    run_command(["load-population"], env)
+
+
+def run_key(settings: Settings, options: RunOptions) -> str:
+    """What makes two runs the same run: a second run with the same key resumes the first."""
+    return (f"seed={settings.seed} start={settings.sim_start.isoformat()} days={options.days} "
+            f"people={options.people} target={options.target_size}")
+
+
+def claim_run(settings: Settings, options: RunOptions) -> None:
+    """Record this run in ops.run_state, or refuse if the warehouse holds a different one."""
+    key = run_key(settings, options)
+    conn = connect(settings.require("database_url"))
+    try:
+        with transaction(conn) as cur:
+            cur.execute("SELECT run_id FROM ops.run_state WHERE run_id <> %s", (key,))
+            other = cur.fetchone()
+            if other:
+                raise RuntimeError(f"the warehouse holds another run ({other[0]}); start this one with "
+                                   "--fresh to empty it first (make demo RUN_ARGS=--fresh)")
+            end = settings.sim_start + timedelta(days=options.days)
+            cur.execute("""INSERT INTO ops.run_state (run_id, window_start, window_end, status)
+                           VALUES (%s, %s, %s, 'running')
+                           ON CONFLICT (run_id) DO UPDATE SET status = 'running', updated_at = now()""",
+                        (key, settings.sim_start, end))
+    finally:
+        conn.close()
+
+
+def finish_run(settings: Settings, options: RunOptions, status: str) -> None:
+    conn = connect(settings.require("database_url"))
+    try:
+        with transaction(conn) as cur:
+            cur.execute("UPDATE ops.run_state SET status = %s, updated_at = now() WHERE run_id = %s",
+                        (status, run_key(settings, options)))
+    finally:
+        conn.close()
+
+
+def reset(settings: Settings) -> None:
+    """Empty what runs write: warehouse data (not reference data), the topics, the run folders."""
+    conn = connect(settings.require("database_url"))
+    try:
+        with transaction(conn) as cur:
+            cur.execute(RUN_TABLES_SQL)
+            tables = [sql.SQL(name) for (name,) in cur.fetchall()]
+            cur.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
+    finally:
+        conn.close()
+    bootstrap = settings.require("kafka_bootstrap_servers")
+    topics = {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1}
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    existing = admin.list_topics(timeout=10).topics
+    doomed = [name for name in topics if name in existing]
+    for future in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []):
+        future.result()
+    deadline = time.monotonic() + 60
+    while True:  # a deleted topic's name is free again only once the controller has finished with it
+        try:
+            ensure_topics(bootstrap, topics)
+            break
+        except Exception:  # noqa: BLE001 - "marked for deletion" until then
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(settings.data_dir / name, ignore_errors=True)
+    log.info("warehouse, topics and run folders emptied")
+
+
+def apply_retirements(settings: Settings, reached) -> int:
+    """Record every retirement up to simulated instant `reached`; returns how many were new."""
+    conn = connect(settings.require("database_url"))
+    try:
+        with transaction(conn) as cur:
+            cur.execute(RETIREMENTS_SQL, {"reached": reached})
+            return cur.rowcount
+    finally:
+        conn.close()
+
+
+def writer_next_tick(settings: Settings) -> int:
+    try:
+        return json.loads((settings.data_dir / "state" / "batch_writer.json").read_text())["next_tick"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def run(settings: Settings, options: RunOptions, stop: threading.Event) -> dict:
+    """Run (or resume) the window; returns the final status object."""
+    env = child_environment(settings, options.speed)
+    if options.fresh:
+        reset(settings)
+    claim_run(settings, options)
+    prepare_population(settings, options, env)
+    stream_ticks = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
+    log_dir = settings.data_dir / "logs"
+    parts = Parts()
+    days = ["--days", str(options.days)]
+    try:
+        parts.start("consumer", ["consume-transfers", "--instance-id", "run-consumer"], env, log_dir)
+        parts.start("producer", ["produce-transfers", "--ticks", str(stream_ticks)], env, log_dir)
+        parts.start("writer", ["write-batches", "--target-size", options.target_size, *days], env, log_dir)
+        if options.speed > 0:
+            parts.start("ingest", ["ingest-batches", "--follow", "--first-tick", str(writer_next_tick(settings)),
+                                   *days], env, log_dir)
+        watch(settings, options, parts, stop, env, log_dir)
+        if stop.is_set():
+            finish_run(settings, options, "stopped")
+            return status_module.collect(settings, days=options.days)
+        for name in ("producer", "writer"):
+            if parts.processes[name].returncode != 0:
+                raise RuntimeError(f"the {name} failed (exit {parts.processes[name].returncode}); "
+                                   f"see {log_dir / (name + '.log')}")
+        drain(settings, options, parts, env)
+    finally:
+        parts.stop_all()
+    apply_retirements(settings, settings.sim_start + timedelta(days=options.days))
+    finish_run(settings, options, "finished")
+    return status_module.collect(settings, days=options.days)
+
+
+def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading.Event,
+          env: dict[str, str], log_dir: Path) -> None:
+    """Show progress until the producer and the writer are done (or `stop` is set).
+
+    At speed 0 there is no cadence to follow, so batch_ingest runs pass after pass instead.
+    """
+    expected = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
+    progress = tqdm(total=expected, desc="simulated 3-min ticks", unit="tick", disable=None)
+    while not stop.is_set() and (parts.alive("producer") or parts.alive("writer")):
+        if options.speed == 0 and not parts.alive("ingest"):
+            parts.start("ingest", ["ingest-batches", "--days", str(options.days)], env, log_dir)
+        show(settings, options, progress)
+        stop.wait(2.0)
+    show(settings, options, progress)
+    progress.close()
+
+
+def show(settings: Settings, options: RunOptions, progress: tqdm) -> None:
+    current = status_module.collect(settings, days=options.days)
+    ticks = current["window"]["stream_ticks"]
+    reached = settings.sim_start + ticks * STREAM_INTERVAL
+    apply_retirements(settings, reached)
+    t, b = current["transfers"], current["batch"]
+    lag = (t["events_produced"] or 0) - t["events_stored"] - t["events_quarantined"]
+    progress.n = ticks
+    progress.set_postfix_str(
+        f"{reached:%Y-%m-%d %H:%M} SAST | events {t['events_stored']:,} (lag {lag}) | "
+        f"files {b['files_loaded']:,}/{b['files_written']:,} | {b['bytes_processed'] / 1e9:.2f} GB", refresh=True)
+
+
+def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str]) -> None:
+    """After the last tick: load what is left in the landing folder and let the consumer catch up."""
+    if parts.alive("ingest"):
+        parts.processes["ingest"].wait()
+    run_command(["ingest-batches", "--days", str(options.days)], env)
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        t = status_module.collect(settings, days=options.days)["transfers"]
+        if t["events_produced"] is not None and t["events_stored"] + t["events_quarantined"] >= t["events_produced"]:
+            return
+        if not parts.alive("consumer"):
+            raise RuntimeError(f"the consumer stopped early; see {settings.data_dir / 'logs' / 'consumer.log'}")
+        time.sleep(0.5)
+    raise RuntimeError(f"the consumer did not catch up within {DRAIN_TIMEOUT_S} s")
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--days", type=int, default=9, help="days in the window (default 9)")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="simulated seconds per wall second; 0 = as fast as possible (default: SIM_SPEED)")
+    parser.add_argument("--target-size", default="5GB", help="total size of the window's record files (default 5GB)")
+    parser.add_argument("--people", type=int, default=5_000_000, help="people to generate (default 5,000,000)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="empty the warehouse (not reference data), the topics and the run folders first")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
+    if args.days < 1 or args.people < 1000 or (args.speed is not None and args.speed < 0):
+        print(f"{prog or 'run'}: --days must be >= 1, --people >= 1000, --speed >= 0", file=sys.stderr)
+        return 2
+    try:
+        settings = load()
+        settings.require("database_url")
+        settings.require("kafka_bootstrap_servers")
+    except SettingsError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 1
+    options = RunOptions(days=args.days, speed=settings.sim_speed if args.speed is None else args.speed,
+                         target_size=args.target_size, people=args.people, fresh=args.fresh)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.monotonic()
+    try:
+        final = run(settings, options, stop)
+    except RuntimeError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 1
+    print(status_module.render(final))
+    print(f"{'stopped; run again to resume' if stop.is_set() else 'finished'} "
+          f"after {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

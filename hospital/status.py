@@ -1,0 +1,159 @@
+"""`hospital status [--json]`: the warehouse and the run, counted from the database and the folders.
+
+Nothing here comes from counters kept in a process's memory: transfers and ticks are counted in
+PostgreSQL, produced events are the messages on the Kafka topic, files are counted in the ledger
+and in the landing, archive and quarantine folders. Scripts and tests read the JSON; its keys are
+a contract (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from database.batch_files import BatchFolders
+from database.connection import connect
+from hospital.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
+from hospital.kafka_config import consumer_config
+from hospital.settings import Settings, SettingsError, load
+
+WINDOW_DAYS = 9
+
+TRANSFERS_SQL = """
+SELECT
+    (SELECT count(*) FROM stream.transfer_event),
+    (SELECT count(*) FROM ops.quarantined_event WHERE topic = %(topic)s),
+    (SELECT count(*) - count(DISTINCT (transfer_id, version)) FROM stream.transfer_event),
+    (SELECT count(*) FROM stream.transfer),
+    (SELECT count(DISTINCT floor(extract(epoch FROM event_time - %(start)s) / %(stream_s)s))
+       FROM stream.transfer_event WHERE event_time >= %(start)s AND event_time < %(end)s)
+"""
+
+BATCH_SQL = """
+SELECT
+    count(*) FILTER (WHERE status = 'loaded'),
+    count(*) FILTER (WHERE status = 'quarantined'),
+    coalesce(sum(rows_read) FILTER (WHERE status = 'loaded'), 0)::bigint,
+    coalesce(sum(rows_loaded) FILTER (WHERE status = 'loaded'), 0)::bigint,
+    coalesce(sum(rows_rejected) FILTER (WHERE status = 'loaded'), 0)::bigint,
+    coalesce(sum(size_bytes), 0)::bigint,
+    count(*) FILTER (WHERE status = 'loaded' AND rows_read <> rows_loaded + rows_rejected),
+    count(DISTINCT substring(file_name FROM '_t([0-9]+)\\.csv$')) FILTER (WHERE status = 'loaded')
+FROM ops.file_ledger
+"""
+
+PEOPLE_SQL = """
+SELECT
+    (SELECT count(*) FROM core.person),
+    (SELECT count(*) FROM core.patient),
+    (SELECT count(*) FROM core.staff),
+    (SELECT count(*) FROM core.staff_history WHERE employment_status = 'retired'),
+    (SELECT count(*) FROM core.staff WHERE replaces_staff_id IS NOT NULL)
+"""
+
+
+def topic_messages(settings: Settings, topic: str) -> int | None:
+    """Messages on `topic` (high minus low watermark, summed over partitions); None if unreachable."""
+    try:
+        consumer = Consumer(consumer_config(settings, group_id="hospital-status", **{"log_level": 2}))
+    except (KafkaException, SettingsError):
+        return None
+    try:
+        metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return None
+        total = 0
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+            total += high - low
+        return total
+    except KafkaException:
+        return None
+    finally:
+        consumer.close()
+
+
+def count_files(folder: Path) -> int:
+    return sum(1 for _ in folder.rglob("*.csv")) if folder.is_dir() else 0
+
+
+def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
+    """The status object: window, transfers, batch, people, staff, reconciliation."""
+    start = settings.sim_start
+    end = start + timedelta(days=days)
+    conn = connect(settings.require("database_url"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(TRANSFERS_SQL, {"topic": settings.transfers_topic, "start": start, "end": end,
+                                        "stream_s": STREAM_INTERVAL.total_seconds()})
+            stored, quarantined, duplicates, transfers, stream_ticks = cur.fetchone()
+            cur.execute(BATCH_SQL)
+            (files_loaded, files_quarantined, rows_read, rows_loaded, rows_rejected, bytes_processed,
+             unreconciled, batch_ticks) = cur.fetchone()
+            cur.execute(PEOPLE_SQL)
+            persons, patients, staff, retirements, replacements = cur.fetchone()
+    finally:
+        conn.close()
+    folders = BatchFolders.from_settings(settings)
+    waiting = count_files(folders.landing)
+    produced = topic_messages(settings, settings.transfers_topic)
+    return {
+        "window": {"start": start.isoformat(), "end": end.isoformat(), "days": days,
+                   "stream_ticks": stream_ticks, "batch_ticks": batch_ticks,
+                   "stream_ticks_expected": tick_count(end - start, STREAM_INTERVAL),
+                   "batch_ticks_expected": tick_count(end - start, BATCH_INTERVAL)},
+        "transfers": {"events_produced": produced, "events_stored": stored,
+                      "events_quarantined": quarantined, "duplicates": duplicates, "transfers": transfers},
+        "batch": {"files_written": waiting + count_files(folders.archive) + count_files(folders.quarantine),
+                  "files_waiting": waiting, "files_loaded": files_loaded,
+                  "files_quarantined": files_quarantined, "rows_read": rows_read, "rows_loaded": rows_loaded,
+                  "rows_rejected": rows_rejected, "bytes_processed": bytes_processed},
+        "people": {"persons": persons, "patients": patients, "staff": staff},
+        "staff": {"retirements": retirements, "replacements": replacements},
+        "reconciliation": {
+            "files_unreconciled": unreconciled,
+            "transfers_accounted": produced is not None and produced == stored + quarantined,
+        },
+    }
+
+
+def render(status: dict) -> str:
+    """A short human-readable summary of the status object."""
+    w, t, b, p = status["window"], status["transfers"], status["batch"], status["people"]
+    return "\n".join([
+        f"window      {w['start']} .. {w['end']} ({w['days']} days)",
+        f"ticks       stream {w['stream_ticks']}/{w['stream_ticks_expected']}, "
+        f"batch {w['batch_ticks']}/{w['batch_ticks_expected']}",
+        f"transfers   produced {t['events_produced']}, stored {t['events_stored']}, "
+        f"quarantined {t['events_quarantined']}, duplicates {t['duplicates']}",
+        f"batch files written {b['files_written']}, loaded {b['files_loaded']}, "
+        f"quarantined {b['files_quarantined']}, waiting {b['files_waiting']}",
+        f"batch rows  read {b['rows_read']:,} = loaded {b['rows_loaded']:,} + rejected {b['rows_rejected']:,}; "
+        f"{b['bytes_processed'] / 1e9:.2f} GB processed",
+        f"people      {p['persons']:,} persons, {p['patients']:,} patients, {p['staff']:,} staff; "
+        f"{status['staff']['retirements']} retirements, {status['staff']['replacements']} replacements",
+    ])
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Describe the warehouse and the simulated run, "
+                                     "counted from PostgreSQL, the Kafka topic and the data folders.")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the documented keys)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help="days in the window (default 9)")
+    args = parser.parse_args(argv)
+    try:
+        status = collect(load(), days=args.days)
+    except SettingsError as exc:
+        print(f"status: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(status, indent=2) if args.json else render(status))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
