@@ -119,7 +119,11 @@ class Parts:
 
 
 def child_environment(settings: Settings, speed: float) -> dict[str, str]:
-    return dict(os.environ, SIM_SPEED=str(speed), DATA_DIR=str(settings.data_dir),
+    """The environment of every part: this run's settings, whatever the env files say."""
+    return dict(os.environ, DATABASE_URL=settings.require("database_url"),
+                KAFKA_BOOTSTRAP_SERVERS=settings.require("kafka_bootstrap_servers"),
+                TRANSFERS_TOPIC=settings.transfers_topic, TRANSFERS_DLQ_TOPIC=settings.transfers_dlq_topic,
+                CONSUMER_GROUP=settings.consumer_group, SIM_SPEED=str(speed), DATA_DIR=str(settings.data_dir),
                 SIM_START=settings.sim_start.isoformat(), SEED=str(settings.seed), PYTHONUNBUFFERED="1")
 
 
