@@ -42,15 +42,24 @@ CAST = {"id": "bigint", "bigint": "bigint", "int": "integer", "numeric": "numeri
         "timestamp": "timestamptz", "text": "text", "choice": "text"}
 
 
-def create_stage_sql(kind: RecordKind, *, typed: bool) -> str:
-    """A temporary table shaped like the file.
+def stage_table(kind: RecordKind, *, typed: bool) -> str:
+    """The session's staging table for a kind: typed (fast path) or all text (careful path)."""
+    return f"{STAGE_TABLE}_{kind.name}" + ("" if typed else "_text")
 
+
+def create_stage_sql(kind: RecordKind, *, typed: bool) -> str:
+    """A temporary table shaped like the file, made once per session; the loader empties it
+    (TRUNCATE) before each COPY into it.
+
+    Once per session: creating and dropping a table per file writes and then deletes a dozen
+    catalog rows each time, and an ON COMMIT DELETE ROWS table would be truncated at every
+    commit whether or not the file used it; a TRUNCATE of the one table used is the cheapest.
     typed: columns of the values' types (the fast path: COPY parses the values, and fails on the
     first one it cannot read); otherwise all text, which any well-formed CSV fits. There is no
-    row-number column (a sequence would cost on every row): rows of a freshly filled table lie
-    in file order, so a row's line is its rank by ctid, plus one for the header."""
+    row-number column (a sequence would cost on every row): rows of a freshly truncated table
+    lie in file order, so a row's line is its rank by ctid, plus one for the header."""
     columns = ",\n    ".join(f"{c.name} {CAST[c.kind] if typed else 'text'}" for c in kind.columns)
-    return f"CREATE TEMP TABLE {STAGE_TABLE} (\n    {columns}\n) ON COMMIT DROP"
+    return f"CREATE TEMP TABLE IF NOT EXISTS {stage_table(kind, typed=typed)} (\n    {columns}\n)"
 
 
 def _quote(text: str) -> str:
@@ -116,21 +125,28 @@ def _typed_select(kind: RecordKind, careful: bool, numbered: bool) -> str:
     return (f"SELECT {line} AS line_number,\n    " + ",\n    ".join(casts)
             + ",\n    CASE " + "\n        ".join(reasons) + " END AS format_reason,\n"
             + f"    concat_ws(',', {raw}) AS raw_row\n"
-            + f"FROM {STAGE_TABLE} s OFFSET 0")
+            + f"FROM {stage_table(kind, typed=not careful)} s OFFSET 0")
 
 
 def reference_probe_sql(kind: RecordKind) -> str:
     """One row: for each column with a reference, whether any of its distinct staged values is
     missing from the referenced table.
     Only those columns need the per-row join in the merge; usually none does, and a file's few
-    hundred distinct ids are checked instead of every row."""
+    hundred distinct ids are checked instead of every row. One scan of the typed staging table
+    collects every column's distinct values (grouping sets), then each set is anti-joined."""
+    refs = [c for c in kind.columns if c.ref]
+    names = [c.name for c in refs]
+    sets = ", ".join(f"({name})" for name in names)
     probes = []
-    for c in kind.columns:
-        if c.ref:
-            table, key = REFERENCES[c.ref]
-            probes.append(f"EXISTS (SELECT FROM (SELECT DISTINCT {c.name} AS v FROM {STAGE_TABLE}) d "
-                          f"WHERE d.v IS NOT NULL AND NOT EXISTS (SELECT FROM {table} r WHERE r.{key} = d.v))")
-    return "SELECT " + ", ".join(probes)
+    for n, c in enumerate(refs):
+        table, key = REFERENCES[c.ref]
+        # GROUPING() has a bit per column, set where the column is not in the row's set.
+        mask = (1 << len(refs)) - 1 - (1 << (len(refs) - 1 - n))
+        probes.append(f"EXISTS (SELECT FROM d WHERE d.g = {mask} AND d.{c.name} IS NOT NULL "
+                      f"AND NOT EXISTS (SELECT FROM {table} r WHERE r.{key} = d.{c.name}))")
+    return (f"WITH d AS MATERIALIZED (SELECT {', '.join(names)}, GROUPING({', '.join(names)}) AS g "
+            f"FROM {stage_table(kind, typed=True)} GROUP BY GROUPING SETS ({sets}))\n"
+            "SELECT " + ",\n       ".join(probes))
 
 
 def reference_columns(kind: RecordKind) -> list[str]:
@@ -252,7 +268,7 @@ def clean_insert_sql(kind: RecordKind) -> str:
 INSERT INTO {kind.table} ({', '.join(columns)}, record_date, file_id)
 SELECT {', '.join(f's.{name}' for name in columns)},
        (s.{kind.event_time} AT TIME ZONE 'Africa/Johannesburg')::date, %(file_id)s
-FROM {STAGE_TABLE} s
+FROM {stage_table(kind, typed=True)} s
 WHERE {_clean_predicate(kind)}"""
 
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest-batches": ("database.batch_ingest", "load landed batch files into the warehouse, each exactly once"),
     "produce-transfers": ("producer.stream_producer", "produce 3 patient-transfer events every 3 simulated minutes to Kafka"),
     "consume-transfers": ("consumer.stream_consumer", "upsert patient-transfer events from Kafka into PostgreSQL, effectively once"),
+    "prepare": ("hospital.prepare", "generate the population files that are missing, then load them"),
     "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),
     "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
     "data-dictionary": ("database.data_dictionary", "write docs/data_dictionary.md from the schema's comments"),

@@ -3,7 +3,7 @@
     hospital run --people 100000 --target-size 200MB --speed 3000    # what `make demo` runs
     hospital run                                                      # 5 M people, 9 days, ~5 GB
 
-1. Generates what is missing (people, patients, staff, roster) and loads it into PostgreSQL.
+1. Generates what is missing (people, patients, staff, roster) and loads it (`hospital prepare`).
 2. Starts the pipeline's parts as separate processes (two cores, one GIL each):
    the transfer consumer, the transfer producer, the batch writer, and batch_ingest.
 3. Shows live progress; applies retirements that fall inside the window to the staff history.
@@ -40,6 +40,7 @@ from hospital import status as status_module
 from hospital.clock import STREAM_INTERVAL, tick_count
 from hospital.local import TRANSFER_PARTITIONS
 from hospital.local.kafka import ensure_topics
+from hospital.prepare import prepare_population, run_command
 from hospital.settings import Settings, SettingsError, load
 
 log = logging.getLogger(__name__)
@@ -125,38 +126,6 @@ def child_environment(settings: Settings, speed: float) -> dict[str, str]:
                 TRANSFERS_TOPIC=settings.transfers_topic, TRANSFERS_DLQ_TOPIC=settings.transfers_dlq_topic,
                 CONSUMER_GROUP=settings.consumer_group, SIM_SPEED=str(speed), DATA_DIR=str(settings.data_dir),
                 SIM_START=settings.sim_start.isoformat(), SEED=str(settings.seed), PYTHONUNBUFFERED="1")
-
-
-def run_command(args: list[str], env: dict[str, str]) -> None:
-    """Run one `hospital` command to completion; raise if it fails."""
-    result = subprocess.run([sys.executable, "-m", "hospital", *args], env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"`hospital {' '.join(args)}` failed with exit code {result.returncode}")
-
-
-def manifest_matches(path: Path, **expected) -> bool:
-    """True if a generator's manifest exists and records the expected parameters and seed."""
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    parameters = dict(manifest.get("parameters", {}), seed=manifest.get("seed"))
-    return all(parameters.get(key) == value for key, value in expected.items())
-
-
-def prepare_population(settings: Settings, options: RunOptions, env: dict[str, str]) -> None:
-    """Generate the CSVs that are missing or were made with other parameters, then load them."""
-    data = settings.data_dir
-    if not manifest_matches(data / "people.manifest.json", rows=options.people, seed=settings.seed):
-        run_command(["generate-people", "--rows", str(options.people)], env)
-        for stale in ("staff.manifest.json", "assigned_staff.manifest.json"):
-            (data / stale).unlink(missing_ok=True)
-    if not manifest_matches(data / "staff.manifest.json", seed=settings.seed):
-        run_command(["generate-staff"], env)
-        (data / "assigned_staff.manifest.json").unlink(missing_ok=True)
-    if not manifest_matches(data / "assigned_staff.manifest.json", seed=settings.seed):
-        run_command(["assign-staff"], env)
-    run_command(["load-population"], env)
 
 
 def run_key(settings: Settings, options: RunOptions) -> str:
@@ -250,7 +219,7 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event) -> dict:
     if options.fresh:
         reset(settings)
     claim_run(settings, options)
-    prepare_population(settings, options, env)
+    prepare_population(settings, options.people, env)
     stream_ticks = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
     log_dir = settings.data_dir / "logs"
     parts = Parts()
