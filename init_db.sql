@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS reference.facility (
 COMMENT ON TABLE reference.facility IS 'Health facilities: this hospital and the ones patients are transferred to or from.';
 COMMENT ON COLUMN reference.facility.facility_code IS 'Short stable code, for example CHBAH.';
 COMMENT ON COLUMN reference.facility.facility_type IS 'Level of care in the South African public system, or private.';
+COMMENT ON COLUMN reference.facility.facility_name IS 'Full name, for example Chris Hani Baragwanath Academic Hospital.';
+COMMENT ON COLUMN reference.facility.city IS 'City or metropolitan municipality, for example Johannesburg or Ekurhuleni.';
+COMMENT ON COLUMN reference.facility.province IS 'Province; all Gauteng at present.';
 
 CREATE TABLE IF NOT EXISTS reference.speciality (
     speciality_code text        NOT NULL,
@@ -71,6 +74,7 @@ CREATE TABLE IF NOT EXISTS reference.speciality (
 );
 COMMENT ON TABLE reference.speciality IS 'HPCSA-registered medical specialities.';
 COMMENT ON COLUMN reference.speciality.speciality_name IS 'Name as the HPCSA register spells it, for example Obstetrics & Gynaecology.';
+COMMENT ON COLUMN reference.speciality.speciality_code IS 'Short stable code, for example OBGYN or ANAES.';
 
 CREATE TABLE IF NOT EXISTS reference.department (
     department_code text        NOT NULL,
@@ -82,6 +86,8 @@ CREATE TABLE IF NOT EXISTS reference.department (
 );
 COMMENT ON TABLE reference.department IS 'Clinical and support departments of the hospital.';
 COMMENT ON COLUMN reference.department.speciality_code IS 'The speciality whose doctors staff it; NULL for non-clinical departments.';
+COMMENT ON COLUMN reference.department.department_code IS 'Short stable code, for example MED or EMERG.';
+COMMENT ON COLUMN reference.department.department_name IS 'Name as the hospital uses it, for example Anaesthesiology and Critical Care.';
 
 CREATE TABLE IF NOT EXISTS reference.ward (
     ward_code           text    NOT NULL,
@@ -105,6 +111,11 @@ COMMENT ON COLUMN reference.ward.ward_type IS 'general, icu, high_care, maternit
 COMMENT ON COLUMN reference.ward.bed_count IS 'Commissioned beds.';
 COMMENT ON COLUMN reference.ward.min_doctors_day IS 'Doctors of the ward''s speciality needed on the 07:00-19:00 shift.';
 COMMENT ON COLUMN reference.ward.min_nurses_night IS 'Nurses needed on the 19:00-07:00 shift (derived from beds).';
+COMMENT ON COLUMN reference.ward.ward_code IS 'Short stable code, W followed by two digits, for example W03.';
+COMMENT ON COLUMN reference.ward.ward_name IS 'Name on the ward sign, for example Ward 3 - Medical Ward 1.';
+COMMENT ON COLUMN reference.ward.department_code IS 'The department the ward belongs to; its speciality staffs the ward.';
+COMMENT ON COLUMN reference.ward.min_doctors_night IS 'Doctors of the ward''s speciality needed on the 19:00-07:00 shift.';
+COMMENT ON COLUMN reference.ward.min_nurses_day IS 'Nurses needed on the 07:00-19:00 shift (derived from beds).';
 
 CREATE TABLE IF NOT EXISTS reference.icd10_code (
     icd10_code      text        NOT NULL,
@@ -120,6 +131,9 @@ COMMENT ON TABLE reference.icd10_code IS 'WHO ICD-10 codes used in South Africa 
 COMMENT ON COLUMN reference.icd10_code.icd10_code IS 'Code with its dot, for example O80.0 or S72.0.';
 COMMENT ON COLUMN reference.icd10_code.sex_restriction IS 'F or M when the code only fits one sex (O codes: F); NULL otherwise.';
 COMMENT ON COLUMN reference.icd10_code.chapter IS 'ICD-10 chapter in Roman numerals, for example XIX.';
+COMMENT ON COLUMN reference.icd10_code.description IS 'WHO title of the code, for example Cholera, unspecified.';
+COMMENT ON COLUMN reference.icd10_code.min_age_years IS 'Youngest age in whole years the code fits (inclusive); NULL for no lower limit.';
+COMMENT ON COLUMN reference.icd10_code.max_age_years IS 'Oldest age in whole years the code fits (inclusive); NULL for no upper limit.';
 
 -- ---------------------------------------------------------------------------
 -- core
@@ -156,6 +170,18 @@ COMMENT ON COLUMN core.person.sa_id_number IS 'YYMMDD SSSS C A Z: birth date, se
 COMMENT ON COLUMN core.person.passport_number IS 'Passport or permit number; set for foreign nationals, who have no SA ID.';
 COMMENT ON COLUMN core.person.phone_number IS 'E.164, +27 and nine digits (mobile or 011/010 landline).';
 COMMENT ON COLUMN core.person.medical_aid IS 'Medical scheme name, or NULL for the uninsured majority.';
+COMMENT ON COLUMN core.person.person_id IS 'Synthetic person number from people.csv.';
+COMMENT ON COLUMN core.person.first_name IS 'Given name, drawn by sex and name tradition (Nguni, Sotho, Afrikaans, ...).';
+COMMENT ON COLUMN core.person.last_name IS 'Surname, from the same name tradition as the first name.';
+COMMENT ON COLUMN core.person.sex IS 'F or M (for SA ID holders also in the ID''s sequence digits).';
+COMMENT ON COLUMN core.person.date_of_birth IS 'Date of birth (for SA ID holders also the ID''s first six digits, YYMMDD).';
+COMMENT ON COLUMN core.person.citizenship IS 'citizen, permanent_resident or foreign_national.';
+COMMENT ON COLUMN core.person.email IS 'E-mail address (first.last, optional two digits, @ a common provider); NULL for about 40% of people 16 and older and all under 16.';
+COMMENT ON COLUMN core.person.street_address IS 'House number and street name, for example 1234 Vilakazi Street.';
+COMMENT ON COLUMN core.person.suburb IS 'Suburb or township, for example Orlando East; Soweto suburbs are the hospital''s catchment.';
+COMMENT ON COLUMN core.person.city IS 'City or metropolitan municipality of the suburb.';
+COMMENT ON COLUMN core.person.province IS 'Province of the suburb; all Gauteng at present.';
+COMMENT ON COLUMN core.person.postal_code IS 'South African postal code of the suburb, four digits (Soweto: 18xx).';
 
 CREATE TABLE IF NOT EXISTS core.patient (
     patient_id          bigint      NOT NULL,
@@ -177,6 +203,11 @@ COMMENT ON TABLE core.patient IS 'Registered patients of the hospital (hospital_
 COMMENT ON COLUMN core.patient.hospital_number IS 'The hospital''s own patient number, printed on the folder.';
 COMMENT ON COLUMN core.patient.chronic_conditions IS 'Semicolon-separated WHO ICD-10 codes of chronic conditions, for example B20;I10.';
 COMMENT ON COLUMN core.patient.current_ward_code IS 'Ward the patient is in now, kept by the transfer consumer; NULL when not admitted.';
+COMMENT ON COLUMN core.patient.patient_id IS 'Patient number, in order of registration.';
+COMMENT ON COLUMN core.patient.person_id IS 'The person this patient is (one patient row per person).';
+COMMENT ON COLUMN core.patient.registration_date IS 'Day the patient was first registered at the hospital (2000 or birth at the earliest).';
+COMMENT ON COLUMN core.patient.blood_group IS 'ABO and RhD group, for example O+ (SANBS donor distribution).';
+COMMENT ON COLUMN core.patient.current_ward_since IS 'When the patient arrived in current_ward_code (SAST on the wire); NULL when not admitted.';
 
 CREATE TABLE IF NOT EXISTS core.staff (
     staff_id            bigint      NOT NULL,
@@ -209,6 +240,13 @@ COMMENT ON COLUMN core.staff.persal_number IS 'Public-service payroll (PERSAL) n
 COMMENT ON COLUMN core.staff.sanc_category IS 'South African Nursing Council category; set for nurses only.';
 COMMENT ON COLUMN core.staff.retirement_date IS 'Public Service Act s16: the 65th birthday if it is the 1st of a month, else the 1st of the following month. NULL if outside the roster horizon.';
 COMMENT ON COLUMN core.staff.replaces_staff_id IS 'For a replacement hire: the retiring staff member whose role, speciality and ward they take over.';
+COMMENT ON COLUMN core.staff.staff_id IS 'Staff number; a replacement hire gets a new one.';
+COMMENT ON COLUMN core.staff.person_id IS 'The person employed (a citizen or permanent resident of working age).';
+COMMENT ON COLUMN core.staff.staff_category IS 'doctor, nurse, allied_health, administration or support.';
+COMMENT ON COLUMN core.staff.job_title IS 'Post title, for example Registrar, Professional Nurse or Porter.';
+COMMENT ON COLUMN core.staff.department_code IS 'The department the post belongs to.';
+COMMENT ON COLUMN core.staff.home_ward_code IS 'Ward on whose 12-hour rota the staff member works; NULL for staff off the ward rota.';
+COMMENT ON COLUMN core.staff.hire_date IS 'First day of employment in this post.';
 
 CREATE TABLE IF NOT EXISTS core.doctor (
     staff_id        bigint      NOT NULL,
@@ -226,6 +264,9 @@ CREATE TABLE IF NOT EXISTS core.doctor (
 COMMENT ON TABLE core.doctor IS 'Doctors (doctors.csv): the staff rows of category doctor, with their HPCSA registration.';
 COMMENT ON COLUMN core.doctor.hpcsa_number IS 'HPCSA registration number, MP followed by seven digits.';
 COMMENT ON COLUMN core.doctor.speciality_code IS 'The speciality the doctor works in (for interns and medical officers: the department''s).';
+COMMENT ON COLUMN core.doctor.staff_id IS 'The doctor''s core.staff row.';
+COMMENT ON COLUMN core.doctor.grade IS 'intern, community_service, medical_officer, registrar, specialist, principal_specialist or chief_specialist.';
+COMMENT ON COLUMN core.doctor.subspeciality IS 'Subspeciality of some specialists, for example Neonatology; NULL otherwise.';
 
 CREATE TABLE IF NOT EXISTS core.staff_history (
     staff_history_id    bigint      GENERATED ALWAYS AS IDENTITY,
@@ -246,6 +287,13 @@ CREATE TABLE IF NOT EXISTS core.staff_history (
 COMMENT ON TABLE core.staff_history IS 'Type-2 history of each staff member: one row per period in which their employment details held.';
 COMMENT ON COLUMN core.staff_history.valid_to IS 'End of the period (exclusive); NULL for the current row.';
 COMMENT ON COLUMN core.staff_history.change_reason IS 'hired, retired, transferred, ...';
+COMMENT ON COLUMN core.staff_history.staff_history_id IS 'Surrogate key of the history row.';
+COMMENT ON COLUMN core.staff_history.staff_id IS 'The staff member this period belongs to.';
+COMMENT ON COLUMN core.staff_history.valid_from IS 'Start of the period (inclusive): midnight SAST of the hire date, or the retirement date.';
+COMMENT ON COLUMN core.staff_history.employment_status IS 'active or retired during the period.';
+COMMENT ON COLUMN core.staff_history.job_title IS 'Post title during the period.';
+COMMENT ON COLUMN core.staff_history.department_code IS 'Department during the period.';
+COMMENT ON COLUMN core.staff_history.home_ward_code IS 'Rota ward during the period; NULL for staff off the ward rota.';
 
 CREATE TABLE IF NOT EXISTS core.staff_assignment (
     staff_assignment_id bigint      NOT NULL,
@@ -267,6 +315,12 @@ CREATE TABLE IF NOT EXISTS core.staff_assignment (
 COMMENT ON TABLE core.staff_assignment IS 'Shift roster (assigned_staff.csv): who works which ward on which 12-hour shift.';
 COMMENT ON COLUMN core.staff_assignment.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
 COMMENT ON COLUMN core.staff_assignment.covers_for_staff_id IS 'Set on a replacement''s shift: the retired staff member whose rota slot it is.';
+COMMENT ON COLUMN core.staff_assignment.staff_assignment_id IS 'Row number in assigned_staff.csv, in order of shift start.';
+COMMENT ON COLUMN core.staff_assignment.staff_id IS 'The doctor or nurse on the shift.';
+COMMENT ON COLUMN core.staff_assignment.ward_code IS 'The ward worked, the staff member''s home ward.';
+COMMENT ON COLUMN core.staff_assignment.shift_date IS 'SAST date the shift starts on (a night shift ends the next day).';
+COMMENT ON COLUMN core.staff_assignment.shift_start IS 'Start of the shift, 07:00 or 19:00 SAST.';
+COMMENT ON COLUMN core.staff_assignment.shift_end IS 'End of the shift, exactly 12 hours after shift_start.';
 
 -- ---------------------------------------------------------------------------
 -- stream: patient transfers from Kafka
@@ -304,6 +358,16 @@ COMMENT ON COLUMN stream.transfer.version IS 'Per-transfer version; an event wit
 COMMENT ON COLUMN stream.transfer.from_ward_code IS 'Ward the patient leaves; NULL when they come from another facility.';
 COMMENT ON COLUMN stream.transfer.to_facility_code IS 'Facility the patient goes to; NULL when the destination is a ward here.';
 COMMENT ON COLUMN stream.transfer.event_time IS 'When the latest stored version happened (SAST on the wire).';
+COMMENT ON COLUMN stream.transfer.transfer_id IS 'UUID of the transfer; the Kafka message key, so its versions stay on one partition.';
+COMMENT ON COLUMN stream.transfer.patient_id IS 'The patient being transferred.';
+COMMENT ON COLUMN stream.transfer.status IS 'requested, accepted, in_transit, completed or cancelled, as of the latest version.';
+COMMENT ON COLUMN stream.transfer.from_facility_code IS 'Facility the patient comes from; NULL when they leave a ward here.';
+COMMENT ON COLUMN stream.transfer.to_ward_code IS 'Ward the patient goes to; NULL when the destination is another facility.';
+COMMENT ON COLUMN stream.transfer.reason IS 'Free-text clinical reason, for example needs ICU care.';
+COMMENT ON COLUMN stream.transfer.priority IS 'routine, urgent or emergency.';
+COMMENT ON COLUMN stream.transfer.authorising_staff_id IS 'Doctor on shift in the sending (for inbound transfers, receiving) ward who authorised it.';
+COMMENT ON COLUMN stream.transfer.last_event_id IS 'The stream.transfer_event row of the version stored here.';
+COMMENT ON COLUMN stream.transfer.updated_at IS 'When the consumer last changed the row (server clock).';
 
 CREATE TABLE IF NOT EXISTS stream.transfer_event (
     event_id                uuid        NOT NULL,
@@ -328,6 +392,21 @@ CREATE TABLE IF NOT EXISTS stream.transfer_event (
 );
 COMMENT ON TABLE stream.transfer_event IS 'Every accepted transfer event exactly once (keyed by event_id and by transfer_id + version).';
 COMMENT ON COLUMN stream.transfer_event.received_at IS 'When the consumer committed the row; received_at - event produce time is the end-to-end latency.';
+COMMENT ON COLUMN stream.transfer_event.event_id IS 'UUID of the event; a replayed message with the same id is stored once.';
+COMMENT ON COLUMN stream.transfer_event.transfer_id IS 'The transfer this event is a version of.';
+COMMENT ON COLUMN stream.transfer_event.version IS 'Version of the transfer, from 1 (always requested), one step per status change.';
+COMMENT ON COLUMN stream.transfer_event.status IS 'requested, accepted, in_transit, completed or cancelled.';
+COMMENT ON COLUMN stream.transfer_event.patient_id IS 'The patient being transferred; checked against core.patient with their hospital and SA ID numbers.';
+COMMENT ON COLUMN stream.transfer_event.from_ward_code IS 'Ward the patient leaves; NULL when they come from another facility.';
+COMMENT ON COLUMN stream.transfer_event.from_facility_code IS 'Facility the patient comes from; NULL when they leave a ward here.';
+COMMENT ON COLUMN stream.transfer_event.to_ward_code IS 'Ward the patient goes to; NULL when the destination is another facility.';
+COMMENT ON COLUMN stream.transfer_event.to_facility_code IS 'Facility the patient goes to; NULL when the destination is a ward here.';
+COMMENT ON COLUMN stream.transfer_event.reason IS 'Free-text clinical reason, for example needs ICU care.';
+COMMENT ON COLUMN stream.transfer_event.priority IS 'routine, urgent or emergency.';
+COMMENT ON COLUMN stream.transfer_event.authorising_staff_id IS 'Doctor on shift in the sending (for inbound transfers, receiving) ward who authorised it.';
+COMMENT ON COLUMN stream.transfer_event.event_time IS 'When this version happened (ISO 8601 SAST on the wire).';
+COMMENT ON COLUMN stream.transfer_event.kafka_partition IS 'Partition of the transfers topic the message was read from.';
+COMMENT ON COLUMN stream.transfer_event.kafka_offset IS 'Offset of the message within its partition.';
 
 -- ---------------------------------------------------------------------------
 -- ops: ledgers, quarantine, offsets, run state
@@ -356,6 +435,16 @@ COMMENT ON TABLE ops.file_ledger IS 'Every batch file ever taken, keyed by conte
 COMMENT ON COLUMN ops.file_ledger.sha256 IS 'SHA-256 of the file bytes, hex.';
 COMMENT ON COLUMN ops.file_ledger.status IS 'loaded (rows merged, rejects kept) or quarantined (the file could not be read at all).';
 COMMENT ON COLUMN ops.file_ledger.rows_read IS 'Data rows in the file; always rows_loaded + rows_rejected for a loaded file.';
+COMMENT ON COLUMN ops.file_ledger.file_id IS 'Ledger number of the file; clinical rows and rejected rows point to it.';
+COMMENT ON COLUMN ops.file_ledger.file_name IS 'Name the file was first taken under, for example vital_sign_20260302T0715_t0029.csv.';
+COMMENT ON COLUMN ops.file_ledger.file_kind IS 'Record kind the header names (admission, discharge, diagnosis, vital_sign, lab_result, medication); NULL when it names none.';
+COMMENT ON COLUMN ops.file_ledger.size_bytes IS 'File size in bytes.';
+COMMENT ON COLUMN ops.file_ledger.claimed_by IS 'Loader that took the file, as host:pid.';
+COMMENT ON COLUMN ops.file_ledger.claimed_at IS 'When the loader''s transaction claimed the file (server clock).';
+COMMENT ON COLUMN ops.file_ledger.finished_at IS 'When the load or quarantine was recorded (server clock).';
+COMMENT ON COLUMN ops.file_ledger.rows_loaded IS 'Rows inserted into the clinical table; NULL for a quarantined file.';
+COMMENT ON COLUMN ops.file_ledger.rows_rejected IS 'Rows sent to ops.rejected_row; NULL for a quarantined file.';
+COMMENT ON COLUMN ops.file_ledger.error IS 'Why the file could not be read, for example empty file; NULL for a loaded file.';
 
 CREATE TABLE IF NOT EXISTS ops.rejected_row (
     rejected_row_id bigint      GENERATED ALWAYS AS IDENTITY,
@@ -368,6 +457,10 @@ CREATE TABLE IF NOT EXISTS ops.rejected_row (
 );
 COMMENT ON TABLE ops.rejected_row IS 'Rows of batch files that failed validation, with the reason and the row as it arrived.';
 COMMENT ON COLUMN ops.rejected_row.line_number IS 'Line in the file (1 is the header).';
+COMMENT ON COLUMN ops.rejected_row.rejected_row_id IS 'Surrogate key of the rejected row.';
+COMMENT ON COLUMN ops.rejected_row.file_id IS 'The ops.file_ledger row of the file the row came from.';
+COMMENT ON COLUMN ops.rejected_row.reason IS 'First failed check, as column: problem, for example heart_rate_bpm: not an integer.';
+COMMENT ON COLUMN ops.rejected_row.raw_row IS 'The row as staged from the file: its fields joined by commas, empty for NULL.';
 
 CREATE TABLE IF NOT EXISTS ops.quarantined_event (
     quarantined_event_id    bigint      GENERATED ALWAYS AS IDENTITY,
@@ -382,6 +475,12 @@ CREATE TABLE IF NOT EXISTS ops.quarantined_event (
 );
 COMMENT ON TABLE ops.quarantined_event IS 'Stream events the consumer could not accept, with the reason and the raw bytes; also sent to the dead-letter topic.';
 COMMENT ON COLUMN ops.quarantined_event.kafka_offset IS 'Position of the bad message; unique with topic and partition, so a replay quarantines it once.';
+COMMENT ON COLUMN ops.quarantined_event.quarantined_event_id IS 'Surrogate key of the quarantined event.';
+COMMENT ON COLUMN ops.quarantined_event.topic IS 'Kafka topic the message was read from.';
+COMMENT ON COLUMN ops.quarantined_event.kafka_partition IS 'Partition of the topic the message was read from.';
+COMMENT ON COLUMN ops.quarantined_event.reason IS 'category: detail, for example invalid_sa_id: ... or unknown_patient: patient_id 17.';
+COMMENT ON COLUMN ops.quarantined_event.raw_payload IS 'The message value as received; NULL for an empty message.';
+COMMENT ON COLUMN ops.quarantined_event.quarantined_at IS 'When the consumer stored it (server clock).';
 
 CREATE TABLE IF NOT EXISTS ops.consumer_offset (
     consumer_group  text        NOT NULL,
@@ -393,20 +492,27 @@ CREATE TABLE IF NOT EXISTS ops.consumer_offset (
 );
 COMMENT ON TABLE ops.consumer_offset IS 'Kafka offsets stored in the same transaction as the rows they produced: the source of truth on restart.';
 COMMENT ON COLUMN ops.consumer_offset.next_offset IS 'Offset of the next message to read on this partition.';
+COMMENT ON COLUMN ops.consumer_offset.consumer_group IS 'Kafka consumer group the offset belongs to.';
+COMMENT ON COLUMN ops.consumer_offset.topic IS 'Kafka topic read.';
+COMMENT ON COLUMN ops.consumer_offset.kafka_partition IS 'Partition of the topic.';
+COMMENT ON COLUMN ops.consumer_offset.updated_at IS 'When the offset last moved forward (server clock).';
 
 CREATE TABLE IF NOT EXISTS ops.run_state (
     run_id              text        NOT NULL,
     window_start        timestamptz NOT NULL,
     window_end          timestamptz NOT NULL,
-    stream_ticks_done   integer     NOT NULL DEFAULT 0,
-    batch_ticks_done    integer     NOT NULL DEFAULT 0,
     status              text        NOT NULL,
     updated_at          timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT pk_run_state PRIMARY KEY (run_id),
     CONSTRAINT ck_run_state_status CHECK (status IN ('running', 'stopped', 'finished')),
     CONSTRAINT ck_run_state_window CHECK (window_end > window_start)
 );
-COMMENT ON TABLE ops.run_state IS 'Progress of a simulated run, so a stopped run resumes at the next tick.';
+COMMENT ON TABLE ops.run_state IS 'The run the warehouse holds (one at a time) and whether it finished. Progress is counted from the data itself; the producer and writer keep their place in small state files, the consumer its offsets in ops.consumer_offset.';
+COMMENT ON COLUMN ops.run_state.run_id IS 'What makes two runs the same: seed, start, days, people and target size; a run with the same key resumes.';
+COMMENT ON COLUMN ops.run_state.window_start IS 'First instant of the simulated window (SIM_START).';
+COMMENT ON COLUMN ops.run_state.window_end IS 'End of the simulated window (exclusive): window_start plus the run''s days.';
+COMMENT ON COLUMN ops.run_state.status IS 'running, stopped (interrupted; run again to resume) or finished.';
+COMMENT ON COLUMN ops.run_state.updated_at IS 'When the row last changed (server clock).';
 
 -- ---------------------------------------------------------------------------
 -- clinical: patient records from the batch files, one partition per day
@@ -433,6 +539,11 @@ COMMENT ON COLUMN clinical.admission.record_date IS 'Simulated SAST day of admit
 COMMENT ON COLUMN clinical.admission.person_id IS 'The patient''s person, as the file states it; checked against core.patient on load.';
 COMMENT ON COLUMN clinical.admission.attending_staff_id IS 'Doctor on shift in the ward who admitted the patient.';
 COMMENT ON COLUMN clinical.admission.file_id IS 'The ops.file_ledger row of the file that brought it.';
+COMMENT ON COLUMN clinical.admission.admission_id IS 'The hospital system''s admission number (tick * 10^7 + sequence).';
+COMMENT ON COLUMN clinical.admission.patient_id IS 'The patient admitted; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.admission.ward_code IS 'Ward admitted to.';
+COMMENT ON COLUMN clinical.admission.admitted_at IS 'When the patient was admitted (ISO 8601 SAST in the file).';
+COMMENT ON COLUMN clinical.admission.admission_type IS 'emergency, elective, transfer_in or maternity (every admission to a maternity ward).';
 
 CREATE TABLE IF NOT EXISTS clinical.discharge (
     discharge_id        bigint      NOT NULL,
@@ -451,6 +562,13 @@ CREATE TABLE IF NOT EXISTS clinical.discharge (
 COMMENT ON TABLE clinical.discharge IS 'Discharges (discharge_*.csv): the end of an admission; no later record of the stay follows.';
 COMMENT ON COLUMN clinical.discharge.admission_id IS 'The admission this discharge ends (it may have loaded from an earlier file).';
 COMMENT ON COLUMN clinical.discharge.disposition IS 'home, transferred_out, died, absconded or against_medical_advice.';
+COMMENT ON COLUMN clinical.discharge.discharge_id IS 'The hospital system''s discharge number (tick * 10^7 + sequence).';
+COMMENT ON COLUMN clinical.discharge.record_date IS 'Simulated SAST day of discharged_at; the partition key.';
+COMMENT ON COLUMN clinical.discharge.patient_id IS 'The patient discharged; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.discharge.ward_code IS 'Ward the patient leaves.';
+COMMENT ON COLUMN clinical.discharge.discharged_at IS 'When the patient left (ISO 8601 SAST in the file).';
+COMMENT ON COLUMN clinical.discharge.discharging_staff_id IS 'Doctor on shift in the ward who discharged the patient.';
+COMMENT ON COLUMN clinical.discharge.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
 CREATE TABLE IF NOT EXISTS clinical.diagnosis (
     diagnosis_id        bigint      NOT NULL,
@@ -468,6 +586,13 @@ CREATE TABLE IF NOT EXISTS clinical.diagnosis (
 COMMENT ON TABLE clinical.diagnosis IS 'WHO ICD-10 diagnoses (diagnosis_*.csv); every injury (S/T) has an external-cause (V01-Y98) partner in the same file.';
 COMMENT ON COLUMN clinical.diagnosis.icd10_code IS 'A code of reference.icd10_code that fits the patient''s sex and age (no O codes for men or children).';
 COMMENT ON COLUMN clinical.diagnosis.diagnosis_role IS 'primary, secondary, or external_cause (the V-Y code that explains an injury).';
+COMMENT ON COLUMN clinical.diagnosis.diagnosis_id IS 'The hospital system''s diagnosis number (tick * 10^7 + sequence).';
+COMMENT ON COLUMN clinical.diagnosis.record_date IS 'Simulated SAST day of diagnosed_at; the partition key.';
+COMMENT ON COLUMN clinical.diagnosis.admission_id IS 'The admission the diagnosis was made in.';
+COMMENT ON COLUMN clinical.diagnosis.patient_id IS 'The patient diagnosed; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.diagnosis.diagnosed_at IS 'When the diagnosis was recorded, shortly after admission (ISO 8601 SAST in the file).';
+COMMENT ON COLUMN clinical.diagnosis.diagnosing_staff_id IS 'Doctor on shift in the ward who made the diagnosis.';
+COMMENT ON COLUMN clinical.diagnosis.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
 CREATE TABLE IF NOT EXISTS clinical.vital_sign (
     vital_sign_id       bigint      NOT NULL,
@@ -488,6 +613,17 @@ CREATE TABLE IF NOT EXISTS clinical.vital_sign (
 COMMENT ON TABLE clinical.vital_sign IS 'Ward observations (vital_sign_*.csv) of admitted patients, between admission and discharge.';
 COMMENT ON COLUMN clinical.vital_sign.respiratory_rate IS 'Breaths per minute.';
 COMMENT ON COLUMN clinical.vital_sign.recorded_by_staff_id IS 'Nurse on shift in the ward.';
+COMMENT ON COLUMN clinical.vital_sign.vital_sign_id IS 'The hospital system''s observation number (tick * 10^7 + sequence).';
+COMMENT ON COLUMN clinical.vital_sign.record_date IS 'Simulated SAST day of measured_at; the partition key.';
+COMMENT ON COLUMN clinical.vital_sign.patient_id IS 'The patient observed; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.vital_sign.ward_code IS 'Ward the patient was in.';
+COMMENT ON COLUMN clinical.vital_sign.measured_at IS 'When the observation was taken (ISO 8601 SAST in the file).';
+COMMENT ON COLUMN clinical.vital_sign.heart_rate_bpm IS 'Heart rate, beats per minute (accepted 20-250); NULL if not recorded.';
+COMMENT ON COLUMN clinical.vital_sign.systolic_mmhg IS 'Systolic blood pressure, mmHg (accepted 40-300); NULL if not recorded.';
+COMMENT ON COLUMN clinical.vital_sign.diastolic_mmhg IS 'Diastolic blood pressure, mmHg (accepted 20-200); NULL if not recorded.';
+COMMENT ON COLUMN clinical.vital_sign.temperature_c IS 'Body temperature, degrees Celsius to one decimal (accepted 30-45); NULL if not taken.';
+COMMENT ON COLUMN clinical.vital_sign.spo2_percent IS 'Peripheral oxygen saturation, percent (accepted 40-100); NULL if not recorded.';
+COMMENT ON COLUMN clinical.vital_sign.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
 CREATE TABLE IF NOT EXISTS clinical.lab_result (
     lab_result_id       bigint      NOT NULL,
@@ -508,6 +644,16 @@ CREATE TABLE IF NOT EXISTS clinical.lab_result (
 COMMENT ON TABLE clinical.lab_result IS 'Laboratory results (lab_result_*.csv, NHLS-style test codes).';
 COMMENT ON COLUMN clinical.lab_result.abnormal_flag IS 'L/H outside the reference range, LL/HH critical; NULL when normal.';
 COMMENT ON COLUMN clinical.lab_result.ordering_staff_id IS 'Doctor on shift in the ward who ordered the test.';
+COMMENT ON COLUMN clinical.lab_result.lab_result_id IS 'The hospital system''s result number (tick * 10^7 + sequence).';
+COMMENT ON COLUMN clinical.lab_result.record_date IS 'Simulated SAST day of resulted_at; the partition key.';
+COMMENT ON COLUMN clinical.lab_result.patient_id IS 'The patient tested; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.lab_result.ward_code IS 'Ward the patient was in.';
+COMMENT ON COLUMN clinical.lab_result.test_code IS 'NHLS-style test code, for example HB, CREAT or CD4.';
+COMMENT ON COLUMN clinical.lab_result.test_name IS 'Test name, for example Haemoglobin.';
+COMMENT ON COLUMN clinical.lab_result.result_value IS 'Measured value, in result_unit; NULL if none was reported.';
+COMMENT ON COLUMN clinical.lab_result.result_unit IS 'Unit of result_value, for example g/dL, mmol/L or x10^9/L.';
+COMMENT ON COLUMN clinical.lab_result.resulted_at IS 'When the result was reported (ISO 8601 SAST in the file).';
+COMMENT ON COLUMN clinical.lab_result.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
 CREATE TABLE IF NOT EXISTS clinical.medication (
     medication_id       bigint      NOT NULL,
@@ -525,6 +671,15 @@ CREATE TABLE IF NOT EXISTS clinical.medication (
 ) PARTITION BY RANGE (record_date);
 COMMENT ON TABLE clinical.medication IS 'Medicines administered on the wards (medication_*.csv; Essential Medicines List names).';
 COMMENT ON COLUMN clinical.medication.administered_by_staff_id IS 'Nurse on shift in the ward.';
+COMMENT ON COLUMN clinical.medication.medication_id IS 'The hospital system''s administration number (tick * 10^7 + sequence).';
+COMMENT ON COLUMN clinical.medication.record_date IS 'Simulated SAST day of administered_at; the partition key.';
+COMMENT ON COLUMN clinical.medication.patient_id IS 'The patient given the medicine; checked against core.patient on load.';
+COMMENT ON COLUMN clinical.medication.ward_code IS 'Ward the patient was in.';
+COMMENT ON COLUMN clinical.medication.drug_name IS 'Generic name from the Essential Medicines List, for example Ceftriaxone.';
+COMMENT ON COLUMN clinical.medication.dose IS 'Dose given, with its unit, for example 1 g or 10 units.';
+COMMENT ON COLUMN clinical.medication.route IS 'oral, iv, im, sc, inhaled, topical, pr (rectal) or sl (sublingual).';
+COMMENT ON COLUMN clinical.medication.administered_at IS 'When the dose was given (ISO 8601 SAST in the file).';
+COMMENT ON COLUMN clinical.medication.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
 -- Day partitions. The pipeline role owns no table, so it creates and drops partitions
 -- through these two functions, which run with their owner's rights and touch only the
@@ -619,18 +774,47 @@ SELECT p.person_id,
        p.medical_aid IS NOT NULL AS has_medical_aid
 FROM core.person p;
 COMMENT ON VIEW analytics.person IS 'People without names, ID or passport numbers, phone, email or street address; identity replaced by a stable pseudonym.';
+COMMENT ON COLUMN analytics.person.person_id IS 'As core.person.person_id.';
+COMMENT ON COLUMN analytics.person.identity_pseudonym IS 'First 16 hex digits of SHA-256 of person: and the SA ID (or passport) number; stable across loads.';
+COMMENT ON COLUMN analytics.person.sex IS 'F or M.';
+COMMENT ON COLUMN analytics.person.birth_year IS 'Year of birth only.';
+COMMENT ON COLUMN analytics.person.citizenship IS 'citizen, permanent_resident or foreign_national.';
+COMMENT ON COLUMN analytics.person.suburb IS 'Suburb or township of residence.';
+COMMENT ON COLUMN analytics.person.city IS 'City or metropolitan municipality of the suburb.';
+COMMENT ON COLUMN analytics.person.province IS 'Province of the suburb.';
+COMMENT ON COLUMN analytics.person.postal_code IS 'Four-digit postal code of the suburb.';
+COMMENT ON COLUMN analytics.person.has_medical_aid IS 'True when the person belongs to a medical scheme (the scheme is not shown).';
 
 CREATE OR REPLACE VIEW analytics.patient AS
 SELECT pt.patient_id, pt.person_id, pt.registration_date, pt.blood_group, pt.chronic_conditions,
        pt.current_ward_code, pt.current_ward_since
 FROM core.patient pt;
 COMMENT ON VIEW analytics.patient IS 'Patients without the hospital number (which identifies a folder).';
+COMMENT ON COLUMN analytics.patient.patient_id IS 'As core.patient.patient_id.';
+COMMENT ON COLUMN analytics.patient.person_id IS 'The person this patient is (analytics.person).';
+COMMENT ON COLUMN analytics.patient.registration_date IS 'Day the patient was first registered at the hospital.';
+COMMENT ON COLUMN analytics.patient.blood_group IS 'ABO and RhD group, for example O+.';
+COMMENT ON COLUMN analytics.patient.chronic_conditions IS 'Semicolon-separated WHO ICD-10 codes of chronic conditions.';
+COMMENT ON COLUMN analytics.patient.current_ward_code IS 'Ward the patient is in now; NULL when not admitted.';
+COMMENT ON COLUMN analytics.patient.current_ward_since IS 'When the patient arrived in current_ward_code; NULL when not admitted.';
 
 CREATE OR REPLACE VIEW analytics.transfer AS
 SELECT transfer_id, patient_id, version, status, from_ward_code, from_facility_code,
        to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time
 FROM stream.transfer;
 COMMENT ON VIEW analytics.transfer IS 'Current state of every transfer.';
+COMMENT ON COLUMN analytics.transfer.transfer_id IS 'UUID of the transfer.';
+COMMENT ON COLUMN analytics.transfer.patient_id IS 'The patient being transferred.';
+COMMENT ON COLUMN analytics.transfer.version IS 'Latest version stored, from 1.';
+COMMENT ON COLUMN analytics.transfer.status IS 'requested, accepted, in_transit, completed or cancelled.';
+COMMENT ON COLUMN analytics.transfer.from_ward_code IS 'Ward the patient leaves; NULL when they come from another facility.';
+COMMENT ON COLUMN analytics.transfer.from_facility_code IS 'Facility the patient comes from; NULL when they leave a ward here.';
+COMMENT ON COLUMN analytics.transfer.to_ward_code IS 'Ward the patient goes to; NULL when the destination is another facility.';
+COMMENT ON COLUMN analytics.transfer.to_facility_code IS 'Facility the patient goes to; NULL when the destination is a ward here.';
+COMMENT ON COLUMN analytics.transfer.reason IS 'Free-text clinical reason, for example needs ICU care.';
+COMMENT ON COLUMN analytics.transfer.priority IS 'routine, urgent or emergency.';
+COMMENT ON COLUMN analytics.transfer.authorising_staff_id IS 'Doctor who authorised the transfer.';
+COMMENT ON COLUMN analytics.transfer.event_time IS 'When the latest stored version happened.';
 
 -- ---------------------------------------------------------------------------
 -- Privileges

@@ -108,6 +108,19 @@ def test_every_table_and_column_has_a_comment(admin_db):
         assert cur.fetchall() == []
 
 
+def test_every_column_has_a_comment(admin_db):
+    with admin_db.cursor() as cur:
+        cur.execute("""
+            SELECT c.relnamespace::regnamespace::text || '.' || c.relname || '.' || a.attname
+            FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+            WHERE c.relnamespace::regnamespace::text IN ('reference', 'core', 'stream', 'clinical', 'ops')
+              AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND a.attnum > 0 AND NOT a.attisdropped
+              AND col_description(c.oid, a.attnum) IS NULL
+            ORDER BY 1""")
+        assert cur.fetchall() == []
+
+
 def test_every_constraint_is_named_by_convention(admin_db):
     with admin_db.cursor() as cur:
         cur.execute("""
