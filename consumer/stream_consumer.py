@@ -22,14 +22,17 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import psycopg2
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Producer,
+                             TopicPartition)
 
 from consumer.transfer_store import Accepted, Quarantined, ReferenceCache, load_offsets, write_batch
 from database.connection import connect_with_retry
 from hospital.kafka_config import consumer_config, producer_config
 from hospital.settings import Settings, load
+from hospital.shutdown import stop_on_signals
 from hospital.transfer_event import InvalidEvent, parse
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,14 @@ class ConsumerOptions:
     until_idle_s: float | None = None
     instance_id: str | None = None  # static group membership: a restart takes over at once
     kill_after_commits: int | None = None  # fault injection for tests: SIGKILL between the two commits
+
+
+def produced_at(msg) -> datetime | None:
+    """The message's Kafka timestamp (the producer's send time unless the topic uses log append time)."""
+    kind, millis = msg.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return None
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
 
 
 class TransferConsumer:
@@ -133,7 +144,8 @@ class TransferConsumer:
         for msg in messages:
             next_offsets[msg.partition()] = max(next_offsets.get(msg.partition(), 0), msg.offset() + 1)
             try:
-                accepted.append(Accepted(parse(msg.value()), msg.partition(), msg.offset(), msg.value()))
+                accepted.append(Accepted(parse(msg.value()), msg.partition(), msg.offset(), msg.value(),
+                                         produced_at(msg)))
             except InvalidEvent as exc:
                 quarantined.append(Quarantined(msg.topic(), msg.partition(), msg.offset(), exc.reason, msg.value()))
         return accepted, quarantined, next_offsets
@@ -285,9 +297,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     options = ConsumerOptions(
         topic=args.topic or settings.transfers_topic, dlq_topic=args.dlq_topic or settings.transfers_dlq_topic,
         group=args.group or settings.consumer_group, batch_size=args.batch_size,

@@ -20,7 +20,6 @@ import csv
 import io
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
@@ -40,6 +39,7 @@ from database.connection import connect
 from database.ledger import claim, record_loaded, record_quarantined, sha256_file
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import SAST, Settings, load
+from hospital.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -345,15 +345,6 @@ def run(settings: Settings, *, follow: bool = False, days: int = WINDOW_DAYS, as
         conn.close()
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT finish the current file's transaction, then stop."""
-    def handler(signum, _frame):
-        log.info("signal %d: stopping after the current file", signum)
-        stop.set()
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -375,8 +366,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         from dataclasses import replace
         settings = replace(settings, data_dir=args.data_dir)
     as_of = args.as_of.replace(tzinfo=SAST) if args.as_of and args.as_of.tzinfo is None else args.as_of
-    stop = threading.Event()
-    install_stop_handlers(stop)
+    stop = stop_on_signals()  # finish the current file's transaction, then stop
     result = run(settings, follow=args.follow, days=args.days, as_of=as_of, first_tick=args.first_tick, stop=stop)
     log.info("done: %d files loaded, %d quarantined, %d duplicates; rows read %d = loaded %d + rejected %d",
              result.loaded, result.quarantined, result.duplicates,

@@ -42,6 +42,7 @@ from hospital.local import TRANSFER_PARTITIONS
 from hospital.local.kafka import ensure_topics
 from hospital.prepare import prepare_population, run_command
 from hospital.settings import Settings, SettingsError, load
+from hospital.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -321,9 +322,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 1
     options = RunOptions(days=args.days, speed=settings.sim_speed if args.speed is None else args.speed,
                          target_size=args.target_size, people=args.people, fresh=args.fresh)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     started = time.monotonic()
     try:
         final = run(settings, options, stop)

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
 import threading
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ from database.batch_files import KINDS, TMP_SUFFIX, BatchFolders, file_name
 from database.connection import connect
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import Settings, load
+from hospital.shutdown import stop_on_signals
 from producer.clinical_records import (Census, DutyRoster, Population, csv_bytes, step_census, tick_id_base,
                                        tick_records, ward_eligibility)
 
@@ -267,9 +267,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     settings = load()
     if args.data_dir is not None:
         settings = replace(settings, data_dir=args.data_dir)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())  # finish the tick being written, then stop
+    stop = stop_on_signals()  # finish the tick being written, then stop
     try:
         result = write_window(settings, target_bytes=args.target_size, days=args.days, max_ticks=args.ticks,
                               restart=args.restart, stop=stop)

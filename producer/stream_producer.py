@@ -17,7 +17,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from database.connection import connect_with_retry
 from hospital.clock import STREAM_INTERVAL, SimClock, tick_count, tick_time
 from hospital.kafka_config import producer_config
 from hospital.settings import SAST, Settings, load
+from hospital.shutdown import stop_on_signals
 from producer.transfers import Population, TransferPlanner, load_population, load_roster
 
 log = logging.getLogger(__name__)
@@ -213,9 +213,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     result = produce_transfers(
         settings, topic=args.topic or settings.transfers_topic, start=args.start or settings.sim_start,
         ticks=args.ticks, speed=settings.sim_speed if args.speed is None else args.speed,
