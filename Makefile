@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOSPITAL := $(VENV)/bin/hospital
 KAFKA_LIBS := .local/kafka/libs
 
-.PHONY: help setup up down test test-unit demo full bench clean
+.PHONY: help setup up down test test-unit demo full bench brief deliverables clean
 
 help:
 	@echo "make setup  - create .venv, install Python packages and fetch the Kafka jars (idempotent)"
@@ -20,6 +20,8 @@ help:
 	@echo "make full   - the assessed scale: 5,000,000 people, 9 days, about 5 GB"
 	@echo "             (both resume after Ctrl-C; add RUN_ARGS=--fresh to empty the warehouse first)"
 	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
+	@echo "make brief  - rebuild project_brief.pdf from docs/brief.md and docs/results.json"
+	@echo "make deliverables - zip the deliverables into dist/ (CSVs from DATA_DIR, default data/full)"
 	@echo "make clean  - stop the services and delete their data, .local/ and .venv/"
 
 setup: $(VENV)/.installed $(KAFKA_LIBS)/.installed
@@ -69,6 +71,16 @@ full: up
 # Each benchmark ends with one line: BENCH <name> <metric>=<value> ... ratio=<x>
 bench: up
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit $$?; done
+
+# The PDF is committed; its sources are docs/brief.md, docs/results.json and the charts it draws.
+brief: setup
+	$(PY) docs/build_brief.py --out project_brief.pdf
+
+# The CSVs come from DATA_DIR (default data/full, what `make full` writes): for the demo's,
+# `make deliverables DATA_DIR=data/demo`. Stops with a list of what is missing.
+deliverables: DATA_DIR ?= data/full
+deliverables: setup
+	$(HOSPITAL) deliverables --data-dir $(DATA_DIR) --out dist/hospital-pipeline-deliverables.zip
 
 clean: down
 	@if [ -L .local/postgres ]; then rm -rf "$$(readlink .local/postgres)"; fi

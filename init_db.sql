@@ -386,12 +386,13 @@ CREATE TABLE IF NOT EXISTS stream.transfer_event (
     kafka_partition         integer     NOT NULL,
     kafka_offset            bigint      NOT NULL,
     received_at             timestamptz NOT NULL DEFAULT now(),
+    produced_at             timestamptz NULL,
     CONSTRAINT pk_transfer_event PRIMARY KEY (event_id),
     CONSTRAINT uq_transfer_event_version UNIQUE (transfer_id, version),
     CONSTRAINT ck_transfer_event_status CHECK (status IN ('requested', 'accepted', 'in_transit', 'completed', 'cancelled'))
 );
 COMMENT ON TABLE stream.transfer_event IS 'Every accepted transfer event exactly once (keyed by event_id and by transfer_id + version).';
-COMMENT ON COLUMN stream.transfer_event.received_at IS 'When the consumer committed the row; received_at - event produce time is the end-to-end latency.';
+COMMENT ON COLUMN stream.transfer_event.received_at IS 'When the consumer wrote the row (server clock); received_at - produced_at is the end-to-end latency.';
 COMMENT ON COLUMN stream.transfer_event.event_id IS 'UUID of the event; a replayed message with the same id is stored once.';
 COMMENT ON COLUMN stream.transfer_event.transfer_id IS 'The transfer this event is a version of.';
 COMMENT ON COLUMN stream.transfer_event.version IS 'Version of the transfer, from 1 (always requested), one step per status change.';
@@ -407,6 +408,7 @@ COMMENT ON COLUMN stream.transfer_event.authorising_staff_id IS 'Doctor on shift
 COMMENT ON COLUMN stream.transfer_event.event_time IS 'When this version happened (ISO 8601 SAST on the wire).';
 COMMENT ON COLUMN stream.transfer_event.kafka_partition IS 'Partition of the transfers topic the message was read from.';
 COMMENT ON COLUMN stream.transfer_event.kafka_offset IS 'Offset of the message within its partition.';
+COMMENT ON COLUMN stream.transfer_event.produced_at IS 'Kafka message timestamp (when the producer sent it, wall clock); received_at - produced_at is the consumer lag. NULL if the message had none.';
 
 -- ---------------------------------------------------------------------------
 -- ops: ledgers, quarantine, offsets, run state
@@ -815,6 +817,122 @@ COMMENT ON COLUMN analytics.transfer.reason IS 'Free-text clinical reason, for e
 COMMENT ON COLUMN analytics.transfer.priority IS 'routine, urgent or emergency.';
 COMMENT ON COLUMN analytics.transfer.authorising_staff_id IS 'Doctor who authorised the transfer.';
 COMMENT ON COLUMN analytics.transfer.event_time IS 'When the latest stored version happened.';
+
+CREATE OR REPLACE VIEW analytics.bed_occupancy AS
+SELECT w.ward_code,
+       w.ward_name,
+       w.ward_type,
+       w.bed_count AS beds,
+       count(p.patient_id)::integer AS occupied,
+       round(100.0 * count(p.patient_id) / nullif(w.bed_count, 0), 1) AS occupancy_percent
+FROM reference.ward w
+LEFT JOIN core.patient p ON p.current_ward_code = w.ward_code
+GROUP BY w.ward_code;
+COMMENT ON VIEW analytics.bed_occupancy IS 'Beds and patients in each ward now (core.patient.current_ward_code, kept by the transfer consumer).';
+COMMENT ON COLUMN analytics.bed_occupancy.ward_code IS 'Ward, for example W03.';
+COMMENT ON COLUMN analytics.bed_occupancy.ward_name IS 'Name on the ward sign.';
+COMMENT ON COLUMN analytics.bed_occupancy.ward_type IS 'general, icu, high_care, maternity, neonatal, paediatric, emergency, theatre, psychiatric.';
+COMMENT ON COLUMN analytics.bed_occupancy.beds IS 'Commissioned beds.';
+COMMENT ON COLUMN analytics.bed_occupancy.occupied IS 'Patients whose current ward it is.';
+COMMENT ON COLUMN analytics.bed_occupancy.occupancy_percent IS '100 * occupied / beds, one decimal; above 100 when patients outnumber beds; NULL for a ward without beds.';
+
+CREATE OR REPLACE VIEW analytics.transfers_by_ward AS
+SELECT coalesce(t.from_ward_code, t.from_facility_code) AS from_place,
+       coalesce(t.to_ward_code, t.to_facility_code) AS to_place,
+       count(*) FILTER (WHERE t.status = 'requested')::integer AS requested,
+       count(*) FILTER (WHERE t.status = 'accepted')::integer AS accepted,
+       count(*) FILTER (WHERE t.status = 'in_transit')::integer AS in_transit,
+       count(*) FILTER (WHERE t.status = 'completed')::integer AS completed,
+       count(*) FILTER (WHERE t.status = 'cancelled')::integer AS cancelled,
+       count(*)::integer AS transfers
+FROM stream.transfer t
+GROUP BY 1, 2;
+COMMENT ON VIEW analytics.transfers_by_ward IS 'Transfers per route (from ward or facility, to ward or facility), counted by their current status.';
+COMMENT ON COLUMN analytics.transfers_by_ward.from_place IS 'Ward the patients leave (W..), or the facility code when they come from another facility.';
+COMMENT ON COLUMN analytics.transfers_by_ward.to_place IS 'Ward the patients go to (W..), or the facility code when they leave for another facility.';
+COMMENT ON COLUMN analytics.transfers_by_ward.requested IS 'Transfers on this route whose latest status is requested.';
+COMMENT ON COLUMN analytics.transfers_by_ward.accepted IS 'Transfers on this route whose latest status is accepted.';
+COMMENT ON COLUMN analytics.transfers_by_ward.in_transit IS 'Transfers on this route whose latest status is in_transit.';
+COMMENT ON COLUMN analytics.transfers_by_ward.completed IS 'Transfers on this route that completed.';
+COMMENT ON COLUMN analytics.transfers_by_ward.cancelled IS 'Transfers on this route that were cancelled.';
+COMMENT ON COLUMN analytics.transfers_by_ward.transfers IS 'All transfers on this route.';
+
+CREATE OR REPLACE VIEW analytics.staff_shift AS
+SELECT a.ward_code,
+       a.staff_id,
+       s.staff_category,
+       s.job_title,
+       s.sanc_category,
+       d.grade,
+       d.speciality_code,
+       a.shift_kind,
+       a.shift_start,
+       a.shift_end,
+       a.covers_for_staff_id
+FROM core.staff_assignment a
+JOIN core.staff s ON s.staff_id = a.staff_id
+LEFT JOIN core.doctor d ON d.staff_id = a.staff_id;
+COMMENT ON VIEW analytics.staff_shift IS 'The shift roster without names or registration numbers; analytics.staff_on_shift(at) picks the shifts running at one instant.';
+COMMENT ON COLUMN analytics.staff_shift.ward_code IS 'The ward worked.';
+COMMENT ON COLUMN analytics.staff_shift.staff_id IS 'Staff number (core.staff.staff_id).';
+COMMENT ON COLUMN analytics.staff_shift.staff_category IS 'doctor or nurse (the ward rota).';
+COMMENT ON COLUMN analytics.staff_shift.job_title IS 'Post title, for example Registrar or Professional Nurse.';
+COMMENT ON COLUMN analytics.staff_shift.sanc_category IS 'South African Nursing Council category for nurses; NULL for doctors.';
+COMMENT ON COLUMN analytics.staff_shift.grade IS 'Doctor''s grade, intern ... chief_specialist; NULL for nurses.';
+COMMENT ON COLUMN analytics.staff_shift.speciality_code IS 'Doctor''s HPCSA speciality (reference.speciality); NULL for nurses.';
+COMMENT ON COLUMN analytics.staff_shift.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
+COMMENT ON COLUMN analytics.staff_shift.shift_start IS 'Start of the shift (inclusive).';
+COMMENT ON COLUMN analytics.staff_shift.shift_end IS 'End of the shift (exclusive), 12 hours after shift_start.';
+COMMENT ON COLUMN analytics.staff_shift.covers_for_staff_id IS 'On a replacement''s shift: the retired staff member whose rota slot it is; NULL otherwise.';
+
+-- Invoker's rights are enough: the view it reads runs with its owner's.
+CREATE OR REPLACE FUNCTION analytics.staff_on_shift(at timestamptz)
+RETURNS SETOF analytics.staff_shift
+LANGUAGE sql STABLE
+AS $$
+    SELECT * FROM analytics.staff_shift s
+    WHERE s.shift_start <= at AND at < s.shift_end
+    ORDER BY s.ward_code, s.staff_category, s.staff_id
+$$;
+COMMENT ON FUNCTION analytics.staff_on_shift(timestamptz) IS 'Who is on shift at instant `at`, per ward: analytics.staff_shift rows whose shift contains it.';
+
+-- The chapter titles are WHO's (ICD-10 2019); reference.icd10_code keeps only the numeral.
+CREATE OR REPLACE VIEW analytics.admissions_by_icd10_chapter AS
+WITH chapter (chapter, chapter_number, chapter_title) AS (
+    VALUES ('I', 1, 'Certain infectious and parasitic diseases'), ('II', 2, 'Neoplasms'),
+           ('III', 3, 'Diseases of the blood and immune mechanism'),
+           ('IV', 4, 'Endocrine, nutritional and metabolic diseases'),
+           ('V', 5, 'Mental and behavioural disorders'), ('VI', 6, 'Diseases of the nervous system'),
+           ('VII', 7, 'Diseases of the eye and adnexa'), ('VIII', 8, 'Diseases of the ear and mastoid process'),
+           ('IX', 9, 'Diseases of the circulatory system'), ('X', 10, 'Diseases of the respiratory system'),
+           ('XI', 11, 'Diseases of the digestive system'), ('XII', 12, 'Diseases of the skin and subcutaneous tissue'),
+           ('XIII', 13, 'Diseases of the musculoskeletal system and connective tissue'),
+           ('XIV', 14, 'Diseases of the genitourinary system'),
+           ('XV', 15, 'Pregnancy, childbirth and the puerperium'),
+           ('XVI', 16, 'Certain conditions originating in the perinatal period'),
+           ('XVII', 17, 'Congenital malformations and chromosomal abnormalities'),
+           ('XVIII', 18, 'Symptoms, signs and abnormal findings, not elsewhere classified'),
+           ('XIX', 19, 'Injury, poisoning and other consequences of external causes'),
+           ('XX', 20, 'External causes of morbidity and mortality'),
+           ('XXI', 21, 'Factors influencing health status and contact with health services'),
+           ('XXII', 22, 'Codes for special purposes')
+)
+SELECT a.record_date AS admission_date,
+       c.chapter,
+       ch.chapter_number,
+       ch.chapter_title,
+       count(DISTINCT a.admission_id)::integer AS admissions
+FROM clinical.admission a
+JOIN clinical.diagnosis d ON d.admission_id = a.admission_id AND d.diagnosis_role = 'primary'
+JOIN reference.icd10_code c ON c.icd10_code = d.icd10_code
+LEFT JOIN chapter ch ON ch.chapter = c.chapter
+GROUP BY a.record_date, c.chapter, ch.chapter_number, ch.chapter_title;
+COMMENT ON VIEW analytics.admissions_by_icd10_chapter IS 'Admissions per SAST day by the ICD-10 chapter of their primary diagnosis (admissions whose diagnosis file has not loaded yet are not counted).';
+COMMENT ON COLUMN analytics.admissions_by_icd10_chapter.admission_date IS 'SAST day of admission (clinical.admission.record_date).';
+COMMENT ON COLUMN analytics.admissions_by_icd10_chapter.chapter IS 'ICD-10 chapter in Roman numerals, for example XV.';
+COMMENT ON COLUMN analytics.admissions_by_icd10_chapter.chapter_number IS 'The chapter as a number, 1-22, for sorting.';
+COMMENT ON COLUMN analytics.admissions_by_icd10_chapter.chapter_title IS 'WHO title of the chapter, for example Pregnancy, childbirth and the puerperium.';
+COMMENT ON COLUMN analytics.admissions_by_icd10_chapter.admissions IS 'Admissions that day whose primary diagnosis is in the chapter.';
 
 -- ---------------------------------------------------------------------------
 -- Privileges

@@ -14,6 +14,7 @@ the last batch whose rows are durable: nothing lost, nothing applied twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 from psycopg2.extras import execute_values
@@ -28,6 +29,7 @@ class Accepted:
     partition: int
     offset: int
     raw: bytes
+    produced_at: datetime | None = None  # the Kafka message timestamp
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,10 @@ WITH batch AS (  -- "ordinality": the arrival order inside the batch
     INSERT INTO stream.transfer_event
         (event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
          to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time,
-         kafka_partition, kafka_offset, received_at)
+         kafka_partition, kafka_offset, received_at, produced_at)
     SELECT event_id, transfer_id, version, status, patient_id, from_ward_code, from_facility_code,
            to_ward_code, to_facility_code, reason, priority, authorising_staff_id, event_time,
-           kafka_partition, kafka_offset, clock_timestamp()
+           kafka_partition, kafka_offset, clock_timestamp(), produced_at
     FROM batch ORDER BY transfer_id, version, ordinality
     ON CONFLICT DO NOTHING
 ), latest AS (  -- the highest version per transfer in this batch
@@ -145,7 +147,7 @@ def _event_json(a: Accepted) -> dict:
             "from_facility_code": e.from_place.facility_code, "to_ward_code": e.to_place.ward_code,
             "to_facility_code": e.to_place.facility_code, "reason": e.reason, "priority": e.priority,
             "authorising_staff_id": e.authorising_staff_id, "event_time": e.event_time,
-            "kafka_partition": a.partition, "kafka_offset": a.offset}
+            "kafka_partition": a.partition, "kafka_offset": a.offset, "produced_at": a.produced_at}
 
 
 def write_batch(cur, *, group: str, topic: str, accepted: list[Accepted], quarantined: list[Quarantined],

@@ -25,7 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("hospital.prepare", "generate the population files that are missing, then load them"),
     "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),
     "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
+    "report": ("hospital.report", "write an HTML page with PNG charts of the run (DATA_DIR/report/index.html)"),
     "data-dictionary": ("database.data_dictionary", "write docs/data_dictionary.md from the schema's comments"),
+    "deliverables": ("hospital.deliverables", "zip the checklist's deliverables (CSVs, compose, schema, README, brief, scripts)"),
 }
 
 
