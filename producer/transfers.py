@@ -18,6 +18,7 @@ import bisect
 import hashlib
 import random
 import uuid
+from collections import Counter
 from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,7 +71,8 @@ class Population:
     """The producer's inputs, read once at the window start (see `snapshot`).
 
     `census` maps an admitted patient to their ward; `outpatients` are registered patients not
-    admitted, the candidates for inbound transfers.
+    admitted, the candidates for inbound transfers; `beds` is each ward's bed count (a transfer
+    goes only to a ward with a bed free; a ward missing from it is taken to have no limit).
     """
 
     patients: dict[int, PatientRef]
@@ -78,6 +80,7 @@ class Population:
     outpatients: list[int]
     wards: list[str]
     facilities: list[str]
+    beds: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict:
         """A JSON-able copy, so a restarted producer replays from the same census."""
@@ -87,6 +90,7 @@ class Population:
             "outpatients": self.outpatients,
             "wards": self.wards,
             "facilities": self.facilities,
+            "beds": self.beds,
         }
 
     @classmethod
@@ -97,6 +101,7 @@ class Population:
             outpatients=list(data["outpatients"]),
             wards=list(data["wards"]),
             facilities=list(data["facilities"]),
+            beds=dict(data.get("beds", {})),
         )
 
 
@@ -150,6 +155,7 @@ class TransferPlanner:
     def __post_init__(self) -> None:
         # Work on copies: the population object stays the census at the window start.
         self.census = dict(self.population.census)
+        self.occupied = Counter(self.census.values())
         self.outpatients = sorted(self.population.outpatients)
         self._id_prefix = NAMESPACE.bytes + f"{self.seed}:{self.window_start.isoformat()}:".encode()
 
@@ -215,25 +221,38 @@ class TransferPlanner:
 
     def _move(self, transfer: OpenTransfer) -> None:
         pid = transfer.patient.patient_id
+        left = self.census.pop(pid, None)
+        if left is not None:
+            self.occupied[left] -= 1
         if transfer.to_place.ward_code:
             self.census[pid] = transfer.to_place.ward_code
+            self.occupied[transfer.to_place.ward_code] += 1
             if pid in self.outpatients:
                 self.outpatients.remove(pid)
         else:
-            self.census.pop(pid, None)
             bisect.insort(self.outpatients, pid)
+
+    def _wards_with_a_free_bed(self, excluding: str | None = None) -> list[str]:
+        """Wards where the patients in them plus those on their way in leave a bed free."""
+        incoming = Counter(t.to_place.ward_code for t in self.open.values() if t.to_place.ward_code)
+        beds = self.population.beds
+        return [w for w in self.population.wards
+                if w != excluding and (w not in beds or self.occupied[w] + incoming[w] < beds[w])]
 
     def _open_new(self, rng, n, slot, at, touched) -> TransferEvent | None:
         busy = {t.patient.patient_id for t in self.open.values()}
-        wards, facilities = self.population.wards, self.population.facilities
+        facilities = self.population.facilities
         for _ in range(20):
             kind = rng.choices(_KIND_CHOICES[0], cum_weights=_KIND_CHOICES[1])[0]
             if kind == "inbound":
                 pool = [pid for pid in self.outpatients if pid not in busy and pid not in self.census]
                 if not pool or not facilities:
                     continue
+                free = self._wards_with_a_free_bed()
+                if not free:
+                    continue
                 pid = rng.choice(pool)
-                source, target = Place(facility_code=rng.choice(facilities)), Place(ward_code=rng.choice(wards))
+                source, target = Place(facility_code=rng.choice(facilities)), Place(ward_code=rng.choice(free))
             else:
                 admitted = sorted(pid for pid in self.census if pid not in busy)
                 if not admitted:
@@ -241,7 +260,7 @@ class TransferPlanner:
                 pid = rng.choice(admitted)
                 source = Place(ward_code=self.census[pid])
                 if kind == "internal":
-                    others = [w for w in wards if w != source.ward_code]
+                    others = self._wards_with_a_free_bed(excluding=source.ward_code)
                     if not others:
                         continue
                     target = Place(ward_code=rng.choice(others))
@@ -293,10 +312,12 @@ def load_population(conn, *, home_facility: str | None = None, outpatient_limit:
             FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
             WHERE p.current_ward_code IS NULL ORDER BY p.patient_id LIMIT %s""", (outpatient_limit,))
         others = cur.fetchall()
+        cur.execute("SELECT ward_code, bed_count FROM reference.ward ORDER BY ward_code")
+        beds = dict(cur.fetchall())
     conn.rollback()
     patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip()) for pid, number, sa_id, _ in admitted + others}
     return Population(patients=patients, census={pid: ward for pid, _, _, ward in admitted},
-                      outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities)
+                      outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities, beds=beds)
 
 
 def load_roster(conn, start: datetime, end: datetime) -> Roster:

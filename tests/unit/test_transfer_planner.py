@@ -135,3 +135,17 @@ def test_ids_are_the_standard_uuid5_of_seed_window_and_slot():
     for slot, e in enumerate(events):
         assert e.event_id == str(uuid.uuid5(namespace, f"7:{START.isoformat()}:event:0:{slot}"))
     assert events[0].transfer_id == str(uuid.uuid5(namespace, f"7:{START.isoformat()}:transfer:0:0"))
+
+
+def test_transfers_go_only_to_wards_with_a_free_bed():
+    population, shifts = hospital(days=3)
+    # 30 admitted to start with, 15 each in MED-A and SURG-1 (full); ICU and MED-B have 2 beds.
+    population.beds = {"ICU": 2, "MED-A": 15, "MED-B": 2, "SURG-1": 15}
+    p = TransferPlanner(population, Roster(shifts), 1, START)
+    small_unit_full = 0
+    for n in range(1400):
+        p.tick(n)
+        occupancy = Counter(p.census.values())
+        assert all(occupancy[ward] <= beds for ward, beds in population.beds.items()), occupancy
+        small_unit_full += occupancy["ICU"] == 2 or occupancy["MED-B"] == 2
+    assert small_unit_full > 100, "the small units were rarely full, so the test proves little"
