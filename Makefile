@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOSPITAL := $(VENV)/bin/hospital
 KAFKA_LIBS := .local/kafka/libs
 
-.PHONY: help setup up down test test-unit demo full bench brief deliverables clean
+.PHONY: help setup up down test test-unit demo full bench brief deliverables clean samples
 
 help:
 	@echo "make setup  - create .venv, install Python packages and fetch the Kafka jars (idempotent)"
@@ -19,6 +19,7 @@ help:
 	@echo "make demo   - the 9-day window at a small volume (100k people, 200 MB), a few minutes; prints the status"
 	@echo "make full   - the assessed scale: 5,000,000 people, 9 days, about 5 GB"
 	@echo "             (both resume after Ctrl-C; add RUN_ARGS=--fresh to empty the warehouse first)"
+	@echo "make samples - cut small committed samples (samples/) from a finished run"
 	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
 	@echo "make brief  - rebuild project_brief.pdf from docs/brief.md and docs/results.json"
 	@echo "make deliverables - zip the deliverables into dist/ (CSVs from DATA_DIR, default data/full)"
@@ -67,6 +68,19 @@ demo: up
 full: up
 	DATA_DIR=data/full $(HOSPITAL) run $(FULL_ARGS) $(RUN_ARGS)
 	DATA_DIR=data/full $(HOSPITAL) status --json
+
+# Small committed samples (the first 1,000 rows of each generated CSV and one batch tick's files),
+# cut from a finished run: make samples SAMPLES_FROM=data/full (or data/demo).
+SAMPLES_FROM ?= data/full
+SAMPLE_TICK ?= t0400
+
+samples:
+	@test -f $(SAMPLES_FROM)/people.csv || { echo "no $(SAMPLES_FROM)/people.csv: run make full (or make demo SAMPLES_FROM=data/demo) first" >&2; exit 1; }
+	@mkdir -p samples/batch
+	for name in people hospital_patients staff doctors assigned_staff; do \
+	    head -n 1001 $(SAMPLES_FROM)/$$name.csv > samples/$$name.csv; done
+	for file in $(SAMPLES_FROM)/archive/*_$(SAMPLE_TICK).csv; do \
+	    head -n 101 $$file > samples/batch/$$(basename $$file); done
 
 # Each benchmark ends with one line: BENCH <name> <metric>=<value> ... ratio=<x>
 bench: up
