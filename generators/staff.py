@@ -30,11 +30,11 @@ SANC_TITLES = {"registered_nurse": "Professional Nurse", "enrolled_nurse": "Enro
 GRADES = {
     "intern": (0.20, 23, 30, "Intern"),
     "community_service": (0.07, 24, 32, "Community Service Medical Officer"),
-    "medical_officer": (0.19, 26, 64, "Medical Officer"),
+    "medical_officer": (0.19, 26, 65, "Medical Officer"),
     "registrar": (0.27, 27, 45, "Registrar"),
-    "specialist": (0.21, 32, 64, "Specialist"),
-    "principal_specialist": (0.05, 40, 64, "Principal Specialist"),
-    "chief_specialist": (0.01, 48, 64, "Chief Specialist"),
+    "specialist": (0.21, 32, 65, "Specialist"),
+    "principal_specialist": (0.05, 40, 65, "Principal Specialist"),
+    "chief_specialist": (0.01, 48, 65, "Chief Specialist"),
 }
 SUBSPECIALITIES = {
     "MED": ("Cardiology", "Gastroenterology", "Nephrology", "Pulmonology", "Infectious Diseases",
@@ -56,7 +56,7 @@ ADMINISTRATION = (("Administration Clerk", "ADMIN", 0.35), ("Registry Clerk", "A
 SUPPORT = (("Cleaner", "SUPPORT", 0.35), ("Porter", "SUPPORT", 0.2), ("Food Service Aid", "SUPPORT", 0.15),
            ("Security Officer", "SUPPORT", 0.1), ("Laundry Worker", "SUPPORT", 0.08),
            ("Artisan", "SUPPORT", 0.07), ("Driver", "SUPPORT", 0.05))
-AGE_RANGE = {"nurse": (22, 64), "allied_health": (23, 64), "administration": (20, 64), "support": (19, 64)}
+AGE_RANGE = {"nurse": (22, 65), "allied_health": (23, 65), "administration": (20, 65), "support": (19, 65)}
 MIN_HIRE_AGE = {"doctor": 23, "nurse": 21, "allied_health": 22, "administration": 19, "support": 18}
 
 
@@ -84,9 +84,9 @@ class Slot:
 
 
 class PeoplePool:
-    """People eligible for employment (citizens and permanent residents aged 18-64 who are not yet
-    retired), by age in whole years at the reference day, each handed out at most once, in a seeded
-    random order."""
+    """People eligible for employment (citizens and permanent residents aged 18 or more who are not
+    yet retired: under s16 a 65-year-old works until the 1st of the month after the birthday), by age
+    in whole years at the reference day, each handed out at most once, in a seeded random order."""
 
     def __init__(self, rng: np.random.Generator, people: pd.DataFrame, reference_day: date):
         eligible = people[people.citizenship != "foreign_national"]
@@ -97,7 +97,7 @@ class PeoplePool:
         retire_year = y + RETIREMENT_AGE + ((d != 1) & (m == 12))
         retire_month = np.where(d == 1, m, m % 12 + 1)
         retired = (retire_year * 100 + retire_month) * 100 + 1 <= (ref.year * 100 + ref.month) * 100 + ref.day
-        keep = np.flatnonzero((age >= 18) & (age <= 64) & ~retired)
+        keep = np.flatnonzero((age >= 18) & ~retired)
         keep = keep[rng.permutation(len(keep))]
         self.rng = rng
         self.person_id = eligible.person_id.to_numpy()

@@ -53,7 +53,8 @@ SELECT
     (SELECT count(*) FROM core.patient),
     (SELECT count(*) FROM core.staff),
     (SELECT count(*) FROM core.staff_history WHERE employment_status = 'retired'),
-    (SELECT count(*) FROM core.staff WHERE replaces_staff_id IS NOT NULL)
+    (SELECT count(*) FROM core.staff s JOIN core.staff_history h
+       ON h.staff_id = s.replaces_staff_id AND h.employment_status = 'retired')
 """
 
 

@@ -6,9 +6,11 @@ import csv
 import dataclasses
 import threading
 import uuid
+from datetime import datetime
 
 import pytest
 
+from database.connection import connect
 from hospital.local import TRANSFER_PARTITIONS
 from hospital.local.kafka import ensure_topics
 from hospital.run import RunOptions, run
@@ -41,3 +43,34 @@ def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(isolated_se
         with path.open(newline="", encoding="utf-8") as handle:
             rows_in_files += sum(1 for _ in csv.reader(handle)) - 1
     assert rows_in_files == batch["rows_read"]
+
+
+def test_retirements_inside_the_window_close_the_staff_history_and_open_a_retired_row(
+        isolated_settings, kafka_bootstrap, tmp_path):
+    # A one-day window over 1 March: Public Service Act s16 retirements take effect on the 1st.
+    suffix = uuid.uuid4().hex[:8]
+    start = datetime.fromisoformat("2026-02-28T12:00:00+02:00")
+    settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data", sim_start=start,
+                                   transfers_topic=f"run-{suffix}", transfers_dlq_topic=f"run-{suffix}.dlq",
+                                   consumer_group=f"run-{suffix}")
+    ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
+
+    status = run(settings, RunOptions(days=1, speed=0, target_size="2MB", people=20_000), threading.Event())
+
+    conn = connect(settings.database_url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT staff_id FROM core.staff WHERE retirement_date = DATE '2026-03-01' ORDER BY 1")
+        due = [r[0] for r in cur.fetchall()]
+        cur.execute("""SELECT staff_id FROM core.staff_history WHERE employment_status = 'retired'
+                       AND valid_from = TIMESTAMPTZ '2026-03-01 00:00+02' AND valid_to IS NULL ORDER BY 1""")
+        retired = [r[0] for r in cur.fetchall()]
+        cur.execute("""SELECT count(*) FROM core.staff_history WHERE staff_id = ANY(%s)
+                       AND employment_status = 'active' AND valid_to = TIMESTAMPTZ '2026-03-01 00:00+02'""", (due,))
+        closed = cur.fetchone()[0]
+        cur.execute("""SELECT count(*) FROM core.staff_assignment WHERE staff_id = ANY(%s)
+                       AND shift_start >= TIMESTAMPTZ '2026-03-01 00:00+02'""", (due,))
+        shifts_after = cur.fetchone()[0]
+    conn.close()
+    assert due, "no retirement falls on 1 March in this population: the test proves nothing"
+    assert retired == due and closed == len(due) and shifts_after == 0
+    assert status["staff"] == {"retirements": len(due), "replacements": len(due)}

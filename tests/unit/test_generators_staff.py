@@ -71,7 +71,11 @@ def test_staff_are_citizens_of_working_age_and_doctors_fit_their_grade(tables):
         person = people[s["person_id"]]
         hired = date.fromisoformat(s["hire_date"])
         assert person["citizenship"] != "foreign_national"
-        assert 18 <= age_on(person["date_of_birth"], max(hired, SIM_START.date())) <= 64
+        working_from = max(hired, SIM_START.date())
+        age = age_on(person["date_of_birth"], working_from)
+        assert 18 <= age <= 65
+        if age == 65:  # s16: still at work until the 1st of the month after the 65th birthday
+            assert date.fromisoformat(s["retirement_date"]) > working_from
         assert (s["sanc_category"] != "") == (s["staff_category"] == "nurse")
     for d in tables["doctors"]:
         _, youngest, oldest, _ = GRADES[d["grade"]]
