@@ -271,7 +271,7 @@ def show(settings: Settings, options: RunOptions, progress: tqdm) -> None:
     reached = settings.sim_start + ticks * STREAM_INTERVAL
     apply_retirements(settings, reached)
     t, b = current["transfers"], current["batch"]
-    lag = (t["events_produced"] or 0) - t["events_stored"] - t["events_quarantined"]
+    lag = t["consumer_lag"]
     progress.n = ticks
     progress.set_postfix_str(
         f"{reached:%Y-%m-%d %H:%M} SAST | events {t['events_stored']:,} (lag {lag}) | "
@@ -286,7 +286,7 @@ def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, 
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
         t = status_module.collect(settings, days=options.days)["transfers"]
-        if t["events_produced"] is not None and t["events_stored"] + t["events_quarantined"] >= t["events_produced"]:
+        if t["consumer_lag"] == 0:
             return
         if not parts.alive("consumer"):
             raise RuntimeError(f"the consumer stopped early; see {settings.data_dir / 'logs' / 'consumer.log'}")

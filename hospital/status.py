@@ -58,8 +58,8 @@ SELECT
 """
 
 
-def topic_messages(settings: Settings, topic: str) -> int | None:
-    """Messages on `topic` (high minus low watermark, summed over partitions); None if unreachable."""
+def topic_watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]] | None:
+    """(low, high) watermark of each partition of `topic`; None if the broker or topic is unreachable."""
     try:
         consumer = Consumer(consumer_config(settings, group_id="hospital-status", **{"log_level": 2}))
     except (KafkaException, SettingsError):
@@ -68,15 +68,17 @@ def topic_messages(settings: Settings, topic: str) -> int | None:
         metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
         if metadata is None or metadata.error is not None:
             return None
-        total = 0
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
-            total += high - low
-        return total
+        return {partition: consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+                for partition in metadata.partitions}
     except KafkaException:
         return None
     finally:
         consumer.close()
+
+
+def consumer_lag(watermarks: dict[int, tuple[int, int]], stored_offsets: dict[int, int]) -> int:
+    """Messages on the topic that the consumer has not yet made durable (its offsets live in PostgreSQL)."""
+    return sum(high - max(stored_offsets.get(partition, low), low) for partition, (low, high) in watermarks.items())
 
 
 def count_files(folder: Path) -> int:
@@ -96,20 +98,29 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
             cur.execute(BATCH_SQL)
             (files_loaded, files_quarantined, rows_read, rows_loaded, rows_rejected, bytes_processed,
              unreconciled, batch_ticks) = cur.fetchone()
+            cur.execute("SELECT kafka_partition, next_offset FROM ops.consumer_offset "
+                        "WHERE consumer_group = %s AND topic = %s",
+                        (settings.consumer_group, settings.transfers_topic))
+            stored_offsets = dict(cur.fetchall())
             cur.execute(PEOPLE_SQL)
             persons, patients, staff, retirements, replacements = cur.fetchone()
     finally:
         conn.close()
     folders = BatchFolders.from_settings(settings)
     waiting = count_files(folders.landing)
-    produced = topic_messages(settings, settings.transfers_topic)
+    watermarks = topic_watermarks(settings, settings.transfers_topic)
+    produced = None if watermarks is None else sum(high - low for low, high in watermarks.values())
+    lag = None if watermarks is None else consumer_lag(watermarks, stored_offsets)
     return {
         "window": {"start": start.isoformat(), "end": end.isoformat(), "days": days,
                    "stream_ticks": stream_ticks, "batch_ticks": batch_ticks,
                    "stream_ticks_expected": tick_count(end - start, STREAM_INTERVAL),
                    "batch_ticks_expected": tick_count(end - start, BATCH_INTERVAL)},
         "transfers": {"events_produced": produced, "events_stored": stored,
-                      "events_quarantined": quarantined, "duplicates": duplicates, "transfers": transfers},
+                      "events_quarantined": quarantined, "duplicates": duplicates, "transfers": transfers,
+                      "consumer_lag": lag,
+                      # Re-sent events (a tick sent again after a producer restart) change nothing.
+                      "events_replayed": None if lag is None else produced - lag - stored - quarantined},
         "batch": {"files_written": waiting + count_files(folders.archive) + count_files(folders.quarantine),
                   "files_waiting": waiting, "files_loaded": files_loaded,
                   "files_quarantined": files_quarantined, "rows_read": rows_read, "rows_loaded": rows_loaded,
@@ -118,7 +129,8 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
         "staff": {"retirements": retirements, "replacements": replacements},
         "reconciliation": {
             "files_unreconciled": unreconciled,
-            "transfers_accounted": produced is not None and produced == stored + quarantined,
+            # Every message on the topic was consumed and is stored, quarantined or a replay.
+            "transfers_accounted": lag == 0 and duplicates == 0,
         },
     }
 
@@ -131,7 +143,8 @@ def render(status: dict) -> str:
         f"ticks       stream {w['stream_ticks']}/{w['stream_ticks_expected']}, "
         f"batch {w['batch_ticks']}/{w['batch_ticks_expected']}",
         f"transfers   produced {t['events_produced']}, stored {t['events_stored']}, "
-        f"quarantined {t['events_quarantined']}, duplicates {t['duplicates']}",
+        f"quarantined {t['events_quarantined']}, replayed {t['events_replayed']}, "
+        f"duplicates {t['duplicates']}, lag {t['consumer_lag']}",
         f"batch files written {b['files_written']}, loaded {b['files_loaded']}, "
         f"quarantined {b['files_quarantined']}, waiting {b['files_waiting']}",
         f"batch rows  read {b['rows_read']:,} = loaded {b['rows_loaded']:,} + rejected {b['rows_rejected']:,}; "

@@ -74,3 +74,48 @@ def test_retirements_inside_the_window_close_the_staff_history_and_open_a_retire
     assert due, "no retirement falls on 1 March in this population: the test proves nothing"
     assert retired == due and closed == len(due) and shifts_after == 0
     assert status["staff"] == {"retirements": len(due), "replacements": len(due)}
+
+
+def test_a_run_stopped_part_way_resumes_and_ends_with_exact_counts(isolated_settings, kafka_bootstrap, tmp_path):
+    suffix = uuid.uuid4().hex[:8]
+    settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data",
+                                   transfers_topic=f"run-{suffix}", transfers_dlq_topic=f"run-{suffix}.dlq",
+                                   consumer_group=f"run-{suffix}")
+    ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
+    # A simulated day in about 40 s of wall time, stopped (as Ctrl-C would) once the window is under way.
+    options = RunOptions(days=1, speed=2160, target_size="4MB", people=20_000)
+    stop = threading.Event()
+    partial = {}
+
+    def stop_when_under_way():
+        while not stop.is_set():
+            ticks = 0
+            if (settings.data_dir / "logs" / "producer.log").exists():
+                try:
+                    from hospital.status import collect
+                    ticks = collect(settings, days=1)["window"]["stream_ticks"]
+                except Exception:  # noqa: BLE001 - the warehouse may still be loading
+                    ticks = 0
+            if ticks >= 60:
+                partial["ticks"] = ticks
+                stop.set()
+            stop.wait(0.5)
+
+    watcher = threading.Thread(target=stop_when_under_way, daemon=True)
+    watcher.start()
+    first = run(settings, options, stop)
+    watcher.join(5)
+    assert 60 <= first["window"]["stream_ticks"] < 480, "the first run was not stopped part way"
+
+    final = run(settings, dataclasses.replace(options, speed=0), threading.Event())
+
+    assert final["window"]["stream_ticks"] == 480 and final["window"]["batch_ticks"] == 96
+    transfers = final["transfers"]
+    assert transfers["events_produced"] >= 3 * 480  # a tick re-sent after the stop is stored once
+    assert transfers["events_stored"] == 3 * 480 and transfers["duplicates"] == 0
+    assert transfers["consumer_lag"] == 0
+    assert transfers["events_replayed"] == transfers["events_produced"] - 3 * 480
+    assert final["reconciliation"]["transfers_accounted"]
+    batch = final["batch"]
+    assert batch["files_loaded"] == batch["files_written"] and batch["files_waiting"] == 0
+    assert final["reconciliation"]["files_unreconciled"] == 0
