@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from generators.cli_support import InputError, bounded_int, readable_file, writable_file
+from generators.cli_support import InputError, bounded_int, readable_file, report_errors, writable_file
 from generators.csv_rows import HashingWriter, header_line
 from generators.horizon import DEFAULT_HORIZON_DAYS, Horizon
 from generators.manifest import write_manifest
@@ -70,34 +70,31 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def assign(args: argparse.Namespace) -> None:
+    """Write assigned_staff.csv and its manifest as `args` asks."""
+    out = writable_file(args.out)
+    staff = read_staff(args.staff)
+    check_horizon(args.staff, args.horizon_days)
+    horizon = Horizon(settings_module.load().sim_start, args.horizon_days)
+    roster = build_roster(staff, horizon)
+    problems = check_cover(roster, staff, horizon)
+    if problems:
+        raise InputError(f"{len(problems)} ward shifts lack minimum cover, first: {problems[0]}")
+    with HashingWriter(out) as writer:
+        writer.write(header_line(ASSIGNMENT_COLUMNS))
+        writer.write(encode_roster(roster), len(roster))
+    write_manifest(out.with_name(out.stem + ".manifest.json"), "assign-staff", 0,
+                   {out: (writer.rows, writer.sha256)},
+                   {"horizon_days": args.horizon_days, "sim_start": horizon.start.isoformat(),
+                    "staff": args.staff.name})
+    log.info("wrote %s: %d shifts for %d staff", out, len(roster), roster.staff_id.nunique())
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        out = writable_file(args.out)
-        staff = read_staff(args.staff)
-        check_horizon(args.staff, args.horizon_days)
-        horizon = Horizon(settings_module.load().sim_start, args.horizon_days)
-        roster = build_roster(staff, horizon)
-        problems = check_cover(roster, staff, horizon)
-        if problems:
-            raise InputError(f"{len(problems)} ward shifts lack minimum cover, first: {problems[0]}")
-        with HashingWriter(out) as writer:
-            writer.write(header_line(ASSIGNMENT_COLUMNS))
-            writer.write(encode_roster(roster), len(roster))
-        write_manifest(out.with_name(out.stem + ".manifest.json"), "assign-staff", 0,
-                       {out: (writer.rows, writer.sha256)},
-                       {"horizon_days": args.horizon_days, "sim_start": horizon.start.isoformat(),
-                        "staff": args.staff.name})
-        log.info("wrote %s: %d shifts for %d staff", out, len(roster), roster.staff_id.nunique())
-    except (InputError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{parser.prog}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(parser.prog, lambda: assign(args))
 
 
 if __name__ == "__main__":

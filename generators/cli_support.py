@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+from typing import Callable
 
 
 class InputError(Exception):
@@ -44,3 +46,17 @@ def readable_file(path: Path, what: str) -> Path:
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read {what} {path}: permission denied")
     return path
+
+
+def report_errors(prog: str, work: Callable[[], None]) -> int:
+    """Run `work`; bad input becomes one line on stderr and exit 2, an OS error one line and exit 1,
+    never a traceback. Returns 0 when the work succeeds."""
+    try:
+        work()
+    except (InputError, ValueError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{prog}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from generators.cli_support import InputError, bounded_int, writable_file
+from generators.cli_support import InputError, bounded_int, report_errors, writable_file
 from generators.csv_rows import HashingWriter, header_line
 from generators.manifest import write_manifest
 from generators.patients import PATIENT_COLUMNS, default_patient_count, generate_patients
@@ -105,34 +105,31 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def generate(args: argparse.Namespace) -> None:
+    """Write people.csv, hospital_patients.csv and their manifest as `args` asks."""
+    sim_start = settings_module.load().sim_start
+    patients = default_patient_count(args.rows) if args.patients is None else args.patients
+    if patients > args.rows:
+        raise InputError(f"--patients {patients:,} is more than --rows {args.rows:,}")
+    out = writable_file(args.out)
+    patients_out = writable_file(args.patients_out or out.with_name("hospital_patients.csv"))
+    started = time.perf_counter()
+    people_file, summary = write_people(args.rows, args.seed, out, sim_start, args.workers,
+                                        progress=not args.no_progress)
+    log.info("wrote %s: %d people in %.1f s", out, args.rows, time.perf_counter() - started)
+    files = {out: people_file}
+    if patients:
+        files[patients_out] = write_patients(summary, patients, args.seed, patients_out, sim_start)
+    manifest = write_manifest(out.with_name(out.stem + ".manifest.json"), "generate-people", args.seed, files,
+                              {"rows": args.rows, "patients": patients, "sim_start": sim_start.isoformat()})
+    log.info("manifest %s", manifest)
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        sim_start = settings_module.load().sim_start
-        patients = default_patient_count(args.rows) if args.patients is None else args.patients
-        if patients > args.rows:
-            raise InputError(f"--patients {patients:,} is more than --rows {args.rows:,}")
-        out = writable_file(args.out)
-        patients_out = writable_file(args.patients_out or out.with_name("hospital_patients.csv"))
-        started = time.perf_counter()
-        people_file, summary = write_people(args.rows, args.seed, out, sim_start, args.workers,
-                                            progress=not args.no_progress)
-        log.info("wrote %s: %d people in %.1f s", out, args.rows, time.perf_counter() - started)
-        files = {out: people_file}
-        if patients:
-            files[patients_out] = write_patients(summary, patients, args.seed, patients_out, sim_start)
-        manifest = write_manifest(out.with_name(out.stem + ".manifest.json"), "generate-people", args.seed, files,
-                                  {"rows": args.rows, "patients": patients, "sim_start": sim_start.isoformat()})
-        log.info("manifest %s", manifest)
-    except (InputError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{parser.prog}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(parser.prog, lambda: generate(args))
 
 
 if __name__ == "__main__":

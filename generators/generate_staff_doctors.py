@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from generators.cli_support import InputError, bounded_int, readable_file, writable_file
+from generators.cli_support import InputError, bounded_int, readable_file, report_errors, writable_file
 from generators.csv_rows import HashingWriter
 from generators.horizon import DEFAULT_HORIZON_DAYS, Horizon
 from generators.manifest import write_manifest
@@ -77,29 +77,26 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def generate(args: argparse.Namespace) -> None:
+    """Write staff.csv, doctors.csv and their manifest as `args` asks."""
+    staff_out = writable_file(args.out_dir / "staff.csv")
+    doctors_out = writable_file(args.out_dir / "doctors.csv")
+    horizon = Horizon(settings_module.load().sim_start, args.horizon_days)
+    people = read_people(args.people)
+    staff, doctors = build_workforce(people, args.staff, args.seed, horizon.start_date, horizon.end_date)
+    files = {staff_out: write_table(staff, STAFF_COLUMNS, staff_out),
+             doctors_out: write_table(doctors, DOCTOR_COLUMNS, doctors_out)}
+    write_manifest(args.out_dir / "staff.manifest.json", "generate-staff", args.seed, files,
+                   {"staff": args.staff, "horizon_days": args.horizon_days, "people": str(args.people.name),
+                    "sim_start": horizon.start.isoformat()})
+    log.info("wrote %s (%d rows) and %s (%d rows)", staff_out, len(staff), doctors_out, len(doctors))
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        staff_out = writable_file(args.out_dir / "staff.csv")
-        doctors_out = writable_file(args.out_dir / "doctors.csv")
-        horizon = Horizon(settings_module.load().sim_start, args.horizon_days)
-        people = read_people(args.people)
-        staff, doctors = build_workforce(people, args.staff, args.seed, horizon.start_date, horizon.end_date)
-        files = {staff_out: write_table(staff, STAFF_COLUMNS, staff_out),
-                 doctors_out: write_table(doctors, DOCTOR_COLUMNS, doctors_out)}
-        write_manifest(args.out_dir / "staff.manifest.json", "generate-staff", args.seed, files,
-                       {"staff": args.staff, "horizon_days": args.horizon_days, "people": str(args.people.name),
-                        "sim_start": horizon.start.isoformat()})
-        log.info("wrote %s (%d rows) and %s (%d rows)", staff_out, len(staff), doctors_out, len(doctors))
-    except (InputError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{parser.prog}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(parser.prog, lambda: generate(args))
 
 
 if __name__ == "__main__":
