@@ -259,23 +259,24 @@ def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading
     while not stop.is_set() and (parts.alive("producer") or parts.alive("writer")):
         if options.speed == 0 and not parts.alive("ingest"):
             parts.start("ingest", ["ingest-batches", "--days", str(options.days)], env, log_dir)
-        show(settings, options, progress)
+        apply_retirements(settings, show(settings, options, progress))
         stop.wait(2.0)
-    show(settings, options, progress)
+    apply_retirements(settings, show(settings, options, progress))
     progress.close()
 
 
-def show(settings: Settings, options: RunOptions, progress: tqdm) -> None:
+def show(settings: Settings, options: RunOptions, progress: tqdm):
+    """Refresh the progress line from the status; returns the simulated instant the stream has reached."""
     current = status_module.collect(settings, days=options.days)
     ticks = current["window"]["stream_ticks"]
     reached = settings.sim_start + ticks * STREAM_INTERVAL
-    apply_retirements(settings, reached)
     t, b = current["transfers"], current["batch"]
     lag = t["consumer_lag"]
     progress.n = ticks
     progress.set_postfix_str(
         f"{reached:%Y-%m-%d %H:%M} SAST | events {t['events_stored']:,} (lag {lag}) | "
         f"files {b['files_loaded']:,}/{b['files_written']:,} | {b['bytes_processed'] / 1e9:.2f} GB", refresh=True)
+    return reached
 
 
 def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str]) -> None:
