@@ -106,13 +106,15 @@ def wait_rows(conn, target: int, timeout_s: float = 600) -> float:
     return time.perf_counter()
 
 
-def backfill(settings: Settings, events: int, consumer_args: list[str]) -> float:
-    """events/s from the first produce to the last committed row."""
+def backfill(settings: Settings, events: int, consumer_command) -> float:
+    """events/s from the first produce to the last committed row.
+
+    `consumer_command(topic, dlq_topic)` gives the arguments of the consumer's child process.
+    """
     ticks = events // 3
     with scratch_topic(settings, 6) as topic_name, scratch_topic(settings, 1) as dlq:
         conn = connect(settings.database_url)
-        with child(settings, [*consumer_args, "--topic", topic_name, "--dlq-topic", dlq,
-                              "--group", f"bench-{uuid.uuid4().hex[:8]}"]):
+        with child(settings, consumer_command(topic_name, dlq)):
             started = time.perf_counter()
             result = produce_transfers(settings, topic=topic_name, start=settings.sim_start, ticks=ticks, speed=0,
                                        first_tick=0, state_file=_tmp_state())
@@ -121,6 +123,15 @@ def backfill(settings: Settings, events: int, consumer_args: list[str]) -> float
             done = wait_rows(conn, 3 * ticks)
         conn.close()
     return 3 * ticks / (done - started)
+
+
+def real_consumer(topic: str, dlq: str) -> list[str]:
+    return ["-m", "consumer.stream_consumer", "--topic", topic, "--dlq-topic", dlq,
+            "--group", f"bench-{uuid.uuid4().hex[:8]}"]
+
+
+def naive_consumer(topic: str, _dlq: str) -> list[str]:
+    return [__file__, "--baseline-consumer", topic, f"bench-base-{uuid.uuid4().hex[:8]}"]
 
 
 def _tmp_state():
@@ -233,10 +244,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     days = args.events // 3 * 3 // 1440 + 2
     with ExitStack() as stack:
         fast_db = stack.enter_context(scratch(settings, days))
-        rate = backfill(fast_db, args.events, ["-m", "consumer.stream_consumer"])
+        rate = backfill(fast_db, args.events, real_consumer)
         print(f"backfill: {rate:,.0f} events/s ({args.events} events)", file=sys.stderr)
         base_db = stack.enter_context(scratch(settings, days))
-        base_rate = _baseline(base_db, args.baseline_events)
+        base_rate = backfill(base_db, args.baseline_events, naive_consumer)
         print(f"baseline: {base_rate:,.0f} events/s ({args.baseline_events} events)", file=sys.stderr)
         live_db = stack.enter_context(scratch(settings, 2))
         latencies = sorted(live_latency(live_db, args.live_ticks, args.tick_ms / 1000))
@@ -246,22 +257,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print(f"BENCH stream events_per_s={rate:.0f} baseline_events_per_s={base_rate:.0f} p99_ms={p99:.1f} "
           f"ratio={rate / base_rate:.2f}")
     return 0
-
-
-def _baseline(settings: Settings, events: int) -> float:
-    group = f"bench-base-{uuid.uuid4().hex[:8]}"
-    ticks = events // 3
-    with scratch_topic(settings, 6) as topic_name:
-        conn = connect(settings.database_url)
-        with child(settings, [__file__, "--baseline-consumer", topic_name, group]):
-            started = time.perf_counter()
-            result = produce_transfers(settings, topic=topic_name, start=settings.sim_start, ticks=ticks, speed=0,
-                                       first_tick=0, state_file=_tmp_state())
-            if not result.ok:
-                raise RuntimeError(f"producer failed: {result.failures[:3]}")
-            done = wait_rows(conn, 3 * ticks)
-        conn.close()
-    return 3 * ticks / (done - started)
 
 
 if __name__ == "__main__":
