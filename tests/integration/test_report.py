@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import re
 import threading
-import uuid
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -15,8 +13,6 @@ import pytest
 from matplotlib import image as mpimg
 
 from database.connection import connect
-from hospital.local import TRANSFER_PARTITIONS
-from hospital.local.kafka import ensure_topics
 from hospital.report import write_report
 from hospital.run import RunOptions, run
 from hospital.status import collect, render
@@ -39,13 +35,9 @@ class ImageSources(HTMLParser):
 
 
 @pytest.fixture()
-def one_day_run(isolated_settings, kafka_bootstrap, tmp_path):
+def one_day_run(run_settings):
     """Settings of a finished one-day run (20,000 people, 4 MB of records) in a database of its own."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data",
-                                   transfers_topic=f"report-{suffix}", transfers_dlq_topic=f"report-{suffix}.dlq",
-                                   consumer_group=f"report-{suffix}")
-    ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
+    settings = run_settings
     run(settings, RunOptions(days=1, speed=0, target_size="4MB", people=20_000), threading.Event())
     return settings
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 import csv
 import dataclasses
 import threading
-import uuid
 from datetime import datetime
 
 import pytest
 
 from database.connection import connect
-from hospital.local import TRANSFER_PARTITIONS
-from hospital.local.kafka import ensure_topics
 from hospital.run import RunOptions, run
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(isolated_settings, kafka_bootstrap, tmp_path):
-    suffix = uuid.uuid4().hex[:8]
-    settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data",
-                                   transfers_topic=f"run-{suffix}", transfers_dlq_topic=f"run-{suffix}.dlq",
-                                   consumer_group=f"run-{suffix}")
-    ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
+def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(run_settings):
+    settings = run_settings
 
     status = run(settings, RunOptions(days=1, speed=0, target_size="4MB", people=20_000), threading.Event())
 
@@ -45,15 +38,10 @@ def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(isolated_se
     assert rows_in_files == batch["rows_read"]
 
 
-def test_retirements_inside_the_window_close_the_staff_history_and_open_a_retired_row(
-        isolated_settings, kafka_bootstrap, tmp_path):
+def test_retirements_inside_the_window_close_the_staff_history_and_open_a_retired_row(run_settings):
     # A one-day window over 1 March: Public Service Act s16 retirements take effect on the 1st.
-    suffix = uuid.uuid4().hex[:8]
     start = datetime.fromisoformat("2026-02-28T12:00:00+02:00")
-    settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data", sim_start=start,
-                                   transfers_topic=f"run-{suffix}", transfers_dlq_topic=f"run-{suffix}.dlq",
-                                   consumer_group=f"run-{suffix}")
-    ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
+    settings = dataclasses.replace(run_settings, sim_start=start)
 
     status = run(settings, RunOptions(days=1, speed=0, target_size="2MB", people=20_000), threading.Event())
 
@@ -76,12 +64,8 @@ def test_retirements_inside_the_window_close_the_staff_history_and_open_a_retire
     assert status["staff"] == {"retirements": len(due), "replacements": len(due)}
 
 
-def test_a_run_stopped_part_way_resumes_and_ends_with_exact_counts(isolated_settings, kafka_bootstrap, tmp_path):
-    suffix = uuid.uuid4().hex[:8]
-    settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data",
-                                   transfers_topic=f"run-{suffix}", transfers_dlq_topic=f"run-{suffix}.dlq",
-                                   consumer_group=f"run-{suffix}")
-    ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
+def test_a_run_stopped_part_way_resumes_and_ends_with_exact_counts(run_settings):
+    settings = run_settings
     # A simulated day in about 40 s of wall time, stopped (as Ctrl-C would) once the window is under way.
     options = RunOptions(days=1, speed=2160, target_size="4MB", people=20_000)
     stop = threading.Event()
