@@ -1,10 +1,11 @@
 """Load the patient-record files that have landed into the warehouse, each file exactly once.
 
 For every complete file (`*.csv`, never `*.tmp`) in the landing folder, one transaction:
-claim it in ops.file_ledger by SHA-256 -> COPY it into a temporary all-text staging table ->
-validate in SQL -> insert the good rows into the day-partitioned clinical table and the bad
-ones, with reasons, into ops.rejected_row -> complete the ledger row (rows_read = rows_loaded +
-rows_rejected). After the commit the file moves to archive/. A file that cannot be read at all
+claim it in ops.file_ledger by SHA-256 -> COPY it into a temporary staging table -> validate
+in SQL -> insert the good rows into the day-partitioned clinical table and the bad ones, with
+reasons, into ops.rejected_row -> claim the ids of the rows inserted (no other file of the kind
+may hold them) -> complete the ledger row (rows_read = rows_loaded + rows_rejected). After the
+commit the file moves to archive/. A file that cannot be read at all
 (empty, wrong header, not UTF-8, truncated, ragged columns) is recorded as quarantined and moves
 to quarantine/; a file whose bytes were taken before moves to archive/duplicate/. If the process
 dies before the commit nothing of the file is kept and the next pass loads it again.
@@ -29,14 +30,16 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 from tqdm import tqdm
 
 from database.batch_files import KIND_BY_HEADER, KINDS, BatchFolders, RecordKind, complete_files
 from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_columns,
-                                  reference_probe_sql, stage_table, window_days)
+                                  reference_probe_sql, stage_table, staged_id_ranges_sql, staged_ids_sql,
+                                  window_days)
 from database.bulk_copy import copy_csv
 from database.connection import connect
-from database.ledger import claim, record_loaded, record_quarantined, sha256_file
+from database.ledger import claim, claim_record_ids, record_loaded, record_quarantined, sha256_file
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import SAST, Settings, load
 from hospital.shutdown import stop_on_signals
@@ -49,6 +52,9 @@ HEADER_LIMIT_BYTES = 64 * 1024
 # Fault injection for tests and chaos runs: when set to a path, the loader writes that file
 # once a file's rows are merged, then waits to be killed, before committing.
 PAUSE_BEFORE_COMMIT_ENV = "HOSPITAL_BATCH_PAUSE_BEFORE_COMMIT"
+# A careful merge whose id claim loses to another loader's commit merges again; each retry
+# sees one more file, so this bounds nothing a real run reaches.
+CLAIM_ATTEMPTS = 3
 
 
 class Unreadable(Exception):
@@ -226,47 +232,90 @@ def _stage(cur, table: str, kind: RecordKind, path: Path) -> int:
 
 def _stage_and_merge(cur, kind: RecordKind, path: Path, file_id: int,
                      window: Window) -> tuple[tuple[int, int, int] | None, str | None]:
-    """COPY the file into staging, validate and merge. Returns ((read, loaded, rejected), None),
-    or (None, the error) when PostgreSQL cannot read the file as CSV at all.
+    """COPY the file into staging, validate, merge and claim the ids merged. Returns
+    ((read, loaded, rejected), None), or (None, the error) when PostgreSQL cannot read the
+    file as CSV at all.
 
-    Fast path first: a typed staging table and a merge that trusts the primary key. If COPY
-    meets a value it cannot parse, or the merge a duplicate id, the work is rolled back to a
-    savepoint and the file is staged again as text and checked value by value (careful path)."""
-    params = _params(file_id, window)
+    Fast path first: a typed staging table and a merge that trusts the file's ids. If COPY
+    meets a value it cannot parse, the file repeats an id, or another file holds one of its
+    ids (the claim fails), the work is rolled back to a savepoint and the file is staged again
+    as text and checked value by value (careful path)."""
+    params = _params(file_id, window, kind=kind.name)
     cur.execute("SAVEPOINT fast_path")
     try:
-        started = time.perf_counter()
-        rows_read = _stage(cur, stage_table(kind, typed=True), kind, path)
-        copied = time.perf_counter()
-        cur.execute(reference_probe_sql(kind))
-        missing = cur.fetchone()
-        joins = {name for name, bad in zip(reference_columns(kind), missing) if bad}
-        probed = time.perf_counter()
-        if not joins and kind.name not in RULE_KINDS:
-            # The usual file: every row good. One plain insert, no per-row joins, no reject pass.
-            cur.execute("SAVEPOINT clean_insert")
-            cur.execute(clean_insert_sql(kind), params)
-            if cur.rowcount == rows_read:
-                cur.execute("RELEASE SAVEPOINT fast_path")
-                log.debug("%s: copy %.3f s, reference probe %.3f s, insert %.3f s", path.name,
-                          copied - started, probed - copied, time.perf_counter() - probed)
-                return (rows_read, rows_read, 0), None
-            cur.execute("ROLLBACK TO SAVEPOINT clean_insert")
-        cur.execute(merge_sql(kind, joins=joins), params)
-        counts = cur.fetchone()
+        counts = _fast_path(cur, kind, path, params)
+    except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.errors.DeadlockDetected) as exc:
+        log.debug("%s: fast path failed (%s); checking every value", path.name, " ".join(str(exc).split())[:200])
+        counts = None
+    if counts is not None:
         cur.execute("RELEASE SAVEPOINT fast_path")
         return counts, None
-    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
-        cur.execute("ROLLBACK TO SAVEPOINT fast_path")
-        log.debug("%s: fast path failed (%s); checking every value", path.name, " ".join(str(exc).split())[:200])
+    cur.execute("ROLLBACK TO SAVEPOINT fast_path")
+    return _careful_path(cur, kind, path, params)
+
+
+def _fast_path(cur, kind: RecordKind, path: Path, params: dict) -> tuple[int, int, int] | None:
+    """Typed COPY, then either one plain insert (the usual file: every row good) or the merge
+    that says which rows fail. None when the file repeats an id (the careful path ranks them)."""
+    started = time.perf_counter()
+    rows_read = _stage(cur, stage_table(kind, typed=True), kind, path)
+    cur.execute(staged_ids_sql(kind))
+    _, distinct, low, high = cur.fetchone()
+    if distinct < rows_read:
+        return None
+    copied = time.perf_counter()
+    cur.execute(reference_probe_sql(kind))
+    joins = {name for name, bad in zip(reference_columns(kind), cur.fetchone()) if bad}
+    probed = time.perf_counter()
+    if not joins and kind.name not in RULE_KINDS:
+        # No per-row joins and no reject pass. If a row fails a check after all, the insert
+        # leaves it out, and the merge below runs instead to say why.
+        cur.execute("SAVEPOINT clean_insert")
+        cur.execute(clean_insert_sql(kind), params)
+        if cur.rowcount == rows_read:
+            claim_record_ids(cur, params["file_id"], kind.name, _id_ranges(cur, kind, rows_read, low, high))
+            log.debug("%s: copy %.3f s, reference probe %.3f s, insert and claim %.3f s", path.name,
+                      copied - started, probed - copied, time.perf_counter() - probed)
+            return rows_read, rows_read, 0
+        cur.execute("ROLLBACK TO SAVEPOINT clean_insert")
+    cur.execute(merge_sql(kind, joins=joins), params)
+    rows_read, rows_loaded, rows_rejected, record_ids = cur.fetchone()
+    claim_record_ids(cur, params["file_id"], kind.name, record_ids)
+    return rows_read, rows_loaded, rows_rejected
+
+
+def _id_ranges(cur, kind: RecordKind, rows: int, low: int | None, high: int | None) -> str | None:
+    """The staged ids as an int8multirange literal; None for a file without rows."""
+    if rows == 0:
+        return None
+    if high - low + 1 == rows:  # unbroken, as the writer numbers them
+        return f"{{[{low},{high}]}}"
+    cur.execute(staged_id_ranges_sql(kind))
+    return cur.fetchone()[0]
+
+
+def _careful_path(cur, kind: RecordKind, path: Path,
+                  params: dict) -> tuple[tuple[int, int, int] | None, str | None]:
+    """Stage as text and check every value; rows with ids another file holds are rejected."""
     cur.execute("SAVEPOINT text_copy")
     try:
         _stage(cur, stage_table(kind, typed=False), kind, path)
     except psycopg2.DataError as exc:  # bad CSV, ragged rows, bytes that are not UTF-8
         cur.execute("ROLLBACK TO SAVEPOINT text_copy")
         return None, " ".join(str(exc).split())[:2000]
-    cur.execute(merge_sql(kind, careful=True), params)
-    return cur.fetchone(), None
+    for _ in range(CLAIM_ATTEMPTS):
+        cur.execute("SAVEPOINT careful_merge")
+        cur.execute(merge_sql(kind, careful=True), params)
+        rows_read, rows_loaded, rows_rejected, record_ids = cur.fetchone()
+        try:
+            claim_record_ids(cur, params["file_id"], kind.name, record_ids)
+        except (psycopg2.errors.ExclusionViolation, psycopg2.errors.DeadlockDetected):
+            # Another loader committed some of these ids while this one merged (or the two
+            # waited on each other): merge again, now seeing its claim, and reject those rows.
+            cur.execute("ROLLBACK TO SAVEPOINT careful_merge")
+            continue
+        return (rows_read, rows_loaded, rows_rejected), None
+    raise RuntimeError(f"{path.name}: could not claim its record ids after {CLAIM_ATTEMPTS} attempts")
 
 
 def configure_session(conn) -> None:

@@ -1,10 +1,16 @@
-"""The file ledger: each batch file is claimed once, by the SHA-256 of its bytes.
+"""The file ledger: each batch file is claimed once, by the SHA-256 of its bytes, and each
+record once, by the id ranges its file loaded.
 
 A claim is two things inside the caller's load transaction: a transaction-scoped advisory lock
 on the hash (so a second worker skips a file the first is loading, instead of loading it too),
 and the ledger row itself, whose unique sha256 index makes a second load impossible even
 without the lock. Both vanish if the transaction rolls back or its process is killed, so a file
 whose load never committed is simply claimed again on the next pass.
+
+A file with other bytes can still carry records loaded before (a resent, edited file). Once
+its rows are merged, the file claims their ids (claim_record_ids); the exclusion constraint on
+ops.file_ledger.record_ids refuses ids another file of the kind holds, and the loader then
+rejects those rows instead.
 """
 
 from __future__ import annotations
@@ -63,6 +69,17 @@ def claim(cur, sha256: str, file_name: str, size_bytes: int, worker: str, *, wai
     cur.execute("SELECT status, file_name FROM ops.file_ledger WHERE sha256 = %s", (sha256,))
     status, name = cur.fetchone()
     return Claim(done_status=status, file_name=name)
+
+
+def claim_record_ids(cur, file_id: int, kind: str, record_ids: str | None) -> None:
+    """Record the ids a file loaded, as an int8multirange literal such as '{[9174720000001,9174720071045]}'.
+
+    The ledger's exclusion constraint refuses ids another file of the kind holds: this raises
+    psycopg2.errors.ExclusionViolation, at once if that file committed, or once it commits if
+    its loader is still in its transaction (so two loaders can never both keep an id). None:
+    the file loaded no rows, and claims nothing."""
+    cur.execute("UPDATE ops.file_ledger SET file_kind = %s, record_ids = %s::int8multirange WHERE file_id = %s",
+                (kind, record_ids, file_id))
 
 
 def record_loaded(cur, file_id: int, kind: str, rows_read: int, rows_loaded: int, rows_rejected: int) -> None:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -20,10 +21,13 @@ from pathlib import Path
 import pytest
 
 from database.batch_files import KINDS, BatchFolders
-from database.batch_ingest import PAUSE_BEFORE_COMMIT_ENV, Window, prepare_partitions, run
+from database.batch_ingest import (PAUSE_BEFORE_COMMIT_ENV, PassResult, Window, _stage_and_merge, configure_session,
+                                   load_file, prepare_partitions, run)
+from database.ledger import claim, record_loaded, sha256_file
 from database.connection import connect
 from producer.batch_writer import write_window
 from tests.integration.batch_fixtures import PATIENT_ID_BASE, STAFF_ID_BASE, load_batch_population
+from tests.integration.stream_fixtures import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -233,6 +237,76 @@ def test_bad_rows_are_rejected_with_their_reasons(batch_settings):
     assert sorted(_ids_in_table(batch_settings, "vital_sign")) == [1, 10, 11, 12]
     assert sorted(_ids_in_table(batch_settings, "diagnosis")) == [1, 4, 5]
     _assert_reconciled(batch_settings)
+
+
+def test_a_resent_file_with_other_bytes_loads_only_records_not_loaded_before(batch_settings):
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    header = KINDS["vital_sign"].header
+    _write_csv(folders.landing / "first.csv", header, _good_rows("vital_sign", 20, start_id=1))
+    run(batch_settings)
+    resent = _good_rows("vital_sign", 16, start_id=15)   # ids 15..30: 15..20 came with first.csv
+    resent[0][4] = "81"                                  # and one of them edited, so other bytes
+    _write_csv(folders.landing / "resent.csv", header, resent)
+    gaps = [row for row in _good_rows("vital_sign", 6, start_id=40) if int(row[0]) % 2 == 0]  # 40, 42, 44
+    _write_csv(folders.landing / "with_gaps.csv", header, gaps)
+    _write_csv(folders.landing / "in_a_gap.csv", header, _good_rows("vital_sign", 1, start_id=41))
+
+    run(batch_settings)
+
+    in_table = _ids_in_table(batch_settings, "vital_sign")
+    assert sorted(in_table) == list(range(1, 31)) + [40, 41, 42, 44]
+    rejected = _query(batch_settings, """
+        SELECT r.line_number, r.reason FROM ops.rejected_row r JOIN ops.file_ledger l USING (file_id)
+        WHERE l.file_name = 'resent.csv' ORDER BY 1""")
+    assert [line for line, _ in rejected] == list(range(2, 8))   # ids 15..20 on lines 2..7
+    assert {reason for _, reason in rejected} == {"vital_sign_id: already loaded from another file"}
+    claims = dict(_query(batch_settings, "SELECT file_name, record_ids::text FROM ops.file_ledger"))
+    assert claims == {"first.csv": "{[1,21)}", "resent.csv": "{[21,31)}",
+                      "with_gaps.csv": "{[40,41),[42,43),[44,45)}", "in_a_gap.csv": "{[41,42)}"}
+    _assert_reconciled(batch_settings)
+
+
+def test_two_loaders_with_overlapping_files_keep_each_record_once(batch_settings):
+    """The second loader's claim waits for the first loader's transaction; once that commits,
+    the second finds the ids taken and rejects those rows instead of loading them again."""
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    header = KINDS["vital_sign"].header
+    first = _write_csv(folders.landing / "first.csv", header, _good_rows("vital_sign", 50, start_id=1))
+    second = _write_csv(folders.landing / "second.csv", header, _good_rows("vital_sign", 50, start_id=26))
+    window = Window.rolling(batch_settings.sim_start)
+    conns = [connect(batch_settings.database_url) for _ in range(2)]
+    try:
+        for conn in conns:
+            configure_session(conn)
+        prepare_partitions(conns[0], window)
+        with conns[0].cursor() as cur:   # loader 1: everything but the commit
+            taken = claim(cur, sha256_file(first)[0], first.name, first.stat().st_size, "loader-1")
+            counts, problem = _stage_and_merge(cur, KINDS["vital_sign"], first, taken.file_id, window)
+            assert (counts, problem) == ((50, 50, 0), None)
+            record_loaded(cur, taken.file_id, "vital_sign", *counts)
+        result = PassResult()
+        loader_2 = threading.Thread(target=load_file, args=(conns[1], second, folders, window, "loader-2", result))
+        loader_2.start()
+        waiting = ("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (conns[1].get_backend_pid(),))
+        wait_for(lambda: _query(batch_settings, *waiting) == [("Lock",)], what="loader 2 waiting for loader 1")
+        conns[0].commit()
+        loader_2.join(60)
+        assert not loader_2.is_alive()
+    finally:
+        for conn in conns:
+            conn.close()
+
+    assert (result.loaded, result.rows_loaded, result.rows_rejected) == (1, 25, 25)
+    assert sorted(_ids_in_table(batch_settings, "vital_sign")) == list(range(1, 76))
+    _assert_reconciled_ledger(batch_settings)
+
+
+def _assert_reconciled_ledger(settings):
+    ledger = _query(settings, "SELECT rows_read, rows_loaded, rows_rejected FROM ops.file_ledger")
+    assert all(read == loaded + rejected for read, loaded, rejected in ledger)
+    assert _query(settings, "SELECT count(*) FROM ops.rejected_row")[0][0] == sum(r[2] for r in ledger)
 
 
 def test_a_loader_killed_between_copy_and_commit_loads_the_file_once_after_restart(batch_settings, tmp_path):
