@@ -127,7 +127,7 @@ def test_every_constraint_is_named_by_convention(admin_db):
             SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
             JOIN pg_class t ON t.oid = c.conrelid
             WHERE n.nspname IN ('reference', 'core', 'stream', 'clinical', 'ops') AND NOT t.relispartition
-              AND conname !~ '^(pk|fk|uq|ck)_'""")
+              AND conname !~ '^(pk|fk|uq|ck|ex)_'""")
         assert cur.fetchall() == []
 
 
