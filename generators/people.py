@@ -62,7 +62,13 @@ class Weighted:
 def _email_form(values: np.ndarray) -> np.ndarray:
     """Lower case, without spaces, hyphens or apostrophes, for the local part of an e-mail address."""
     cleaned = [v.decode().lower().replace(" ", "").replace("-", "").replace("'", "").encode() for v in values]
-    return np.array(cleaned, dtype=values.dtype)
+    return np.array(cleaned)  # as wide as the longest: lower() can lengthen a name's UTF-8 bytes
+
+
+def _widest(arrays) -> str:
+    """The 'S' dtype that holds every value of `arrays` whole: a narrower one would cut longer
+    names short, mid-character if need be, without a word."""
+    return f"S{max(a.dtype.itemsize for a in arrays)}"
 
 
 class PeopleModel:
@@ -141,10 +147,10 @@ def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: in
     group = model.group_draw.draw_index(rng, n)
     group = np.where(foreign & (rng.random(n) < 0.85), model.groups.index("foreign"), group)
     group = np.where(~foreign & (group == model.groups.index("foreign")), 0, group)
-    first = np.zeros(n, dtype="S20")
-    first_mail = np.zeros(n, dtype="S20")
-    last = np.zeros(n, dtype="S24")
-    last_mail = np.zeros(n, dtype="S24")
+    first = np.zeros(n, dtype=_widest(w.values for w in model.first.values()))
+    first_mail = np.zeros(n, dtype=_widest(model.first_email.values()))
+    last = np.zeros(n, dtype=_widest(w.values for w in model.last.values()))
+    last_mail = np.zeros(n, dtype=_widest(model.last_email.values()))
     sex_index = male.astype(np.int64)
     for g in range(len(model.groups)):
         in_group = group == g
