@@ -12,6 +12,7 @@ Afterwards every staff member has a 'hired' row in core.staff_history.
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import sys
 from pathlib import Path
@@ -47,8 +48,14 @@ ON CONFLICT (staff_id, valid_from) DO NOTHING
 
 
 def csv_columns(path: Path) -> list[str]:
-    with path.open("r", encoding="utf-8") as handle:
-        return handle.readline().strip().split(",")
+    """The header's column names. Reads the first line only, as bytes: a file whose header is
+    not UTF-8 is a clear error, whatever follows it (COPY checks the rows)."""
+    with path.open("rb") as handle:
+        first = handle.readline(64 * 1024)
+    try:
+        return next(csv.reader([first.decode("utf-8").rstrip("\r\n")]), [])
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def load_table(conn, table: str, path: Path) -> int:
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 1
     try:
         added = load_population(conn, args.data_dir)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except psycopg2.Error as exc:

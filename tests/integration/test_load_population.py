@@ -92,3 +92,25 @@ def test_missing_people_file_fails_with_one_line(isolated_settings, tmp_path, mo
     assert load_population.main(["--data-dir", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip()
     assert "people.csv" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["header", "row"])
+def test_people_file_that_is_not_utf8_fails_with_one_line(isolated_settings, data_dir, tmp_path, monkeypatch,
+                                                          capsys, where):
+    lines = (data_dir / "people.csv").read_bytes().splitlines(keepends=True)[:50]
+    if where == "header":
+        lines[0] = lines[0].replace(b"first_name", b"first_n\xe4me")
+    else:
+        lines[30] = lines[30].replace(b",", b",\xff", 1)
+    (tmp_path / "people.csv").write_bytes(b"".join(lines))
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+
+    assert load_population.main(["--data-dir", str(tmp_path)]) != 0
+
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("UTF-8" in err or "UTF8" in err), err
+    conn = connect(isolated_settings.database_url)
+    try:
+        assert counts(conn)["core.person"] == 0
+    finally:
+        conn.close()
