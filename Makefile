@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOSPITAL := $(VENV)/bin/hospital
 KAFKA_LIBS := .local/kafka/libs
 
-.PHONY: help setup up down test test-unit demo full bench brief deliverables clean samples
+.PHONY: help setup up down test test-unit demo full chaos bench brief deliverables clean samples
 
 help:
 	@echo "make setup  - create .venv, install Python packages and fetch the Kafka jars (idempotent)"
@@ -19,6 +19,8 @@ help:
 	@echo "make demo   - the 9-day window at a small volume (100k people, 200 MB), a few minutes; prints the status"
 	@echo "make full   - the assessed scale: 5,000,000 people, 9 days, about 5 GB"
 	@echo "             (both resume after Ctrl-C; add RUN_ARGS=--fresh to empty the warehouse first)"
+	@echo "make chaos  - the 9-day window under kill -9s, PostgreSQL/Kafka restarts and 70 bad inputs; ends"
+	@echo "             with one CHAOS PASS/FAIL line (exit 1 on FAIL); CHAOS_ARGS=--seed N repeats a schedule"
 	@echo "make samples - cut small committed samples (samples/) from a finished run"
 	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
 	@echo "make brief  - rebuild project_brief.pdf from docs/brief.md and docs/results.json"
@@ -68,6 +70,13 @@ demo: up
 full: up
 	DATA_DIR=data/full $(HOSPITAL) run $(FULL_ARGS) $(RUN_ARGS)
 	DATA_DIR=data/full $(HOSPITAL) status --json
+
+# Fault injection (hospital/chaos.py): its own database (hospital_chaos), topics and data/chaos,
+# emptied at every start, so it never touches the demo's or the full run's warehouse. A few minutes.
+CHAOS_DEFAULTS := --people 20000 --target-size 150MB --speed 3600
+
+chaos: up
+	$(HOSPITAL) chaos $(CHAOS_DEFAULTS) $(CHAOS_ARGS)
 
 # Small committed samples (the first 1,000 rows of each generated CSV and one batch tick's files),
 # cut from a finished run: make samples SAMPLES_FROM=data/full (or data/demo).

@@ -19,8 +19,8 @@ from datetime import datetime
 import orjson
 from psycopg2.extras import execute_values
 
-from hospital.transfer_event import (UNKNOWN_DOCTOR, UNKNOWN_FACILITY, UNKNOWN_PATIENT, UNKNOWN_WARD,
-                                     InvalidEvent, TransferEvent)
+from hospital.transfer_event import (CONFLICTING_VERSION, UNKNOWN_DOCTOR, UNKNOWN_FACILITY, UNKNOWN_PATIENT,
+                                     UNKNOWN_WARD, InvalidEvent, TransferEvent)
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class ReferenceCache:
             problem = self._problem(e, patients, doctors)
             if problem is not None:
                 problems[e.event_id] = problem
+        problems.update(version_conflicts(cur, [e for e in events if e.event_id not in problems]))
         return problems
 
     def _problem(self, e: TransferEvent, patients: dict, doctors: set[int]) -> InvalidEvent | None:
@@ -90,6 +91,32 @@ class ReferenceCache:
         if e.authorising_staff_id not in doctors:
             return InvalidEvent(UNKNOWN_DOCTOR, f"staff_id {e.authorising_staff_id} is not a doctor")
         return None
+
+
+VERSION_HOLDERS = """
+SELECT e.transfer_id::text, e.version, e.event_id::text
+FROM stream.transfer_event e
+JOIN unnest(%s::uuid[], %s::bigint[]) AS b (transfer_id, version)
+  ON e.transfer_id = b.transfer_id AND e.version = b.version
+"""
+
+
+def version_conflicts(cur, events: list[TransferEvent]) -> dict[str, InvalidEvent]:
+    """Events (by event_id) claiming a version of a transfer that another event holds, stored
+    already or earlier in this batch. The first keeps it, and a replay of it (the same event_id)
+    changes nothing; a different event under that version must be quarantined, because the
+    insert's ON CONFLICT DO NOTHING would otherwise drop it without a trace."""
+    if not events:
+        return {}
+    cur.execute(VERSION_HOLDERS, ([e.transfer_id for e in events], [e.version for e in events]))
+    holder = {(transfer_id, version): event_id for transfer_id, version, event_id in cur.fetchall()}
+    conflicts = {}
+    for e in events:  # in arrival order, as the insert keeps the first
+        first = holder.setdefault((e.transfer_id, e.version), e.event_id)
+        if first != e.event_id:
+            conflicts[e.event_id] = InvalidEvent(
+                CONFLICTING_VERSION, f"version {e.version} of transfer {e.transfer_id} is already event {first}")
+    return conflicts
 
 
 # One statement per batch, fed by one JSON parameter: PostgreSQL expands the array into rows

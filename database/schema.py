@@ -47,6 +47,13 @@ def scratch_database(admin_url: str, prefix: str = "hospital_scratch") -> Iterat
         _on_server(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def recreate_database(admin_url: str, name: str) -> None:
+    """Drop the database `name` if it exists (even with sessions open) and create it again with the schema."""
+    _on_server(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _on_server(admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    apply_schema(with_database(admin_url, name))
+
+
 def _on_server(admin_url: str, statement: sql.Composable) -> None:
     """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server's maintenance database."""
     server = psycopg2.connect(with_database(admin_url, "postgres"))

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "consume-transfers": ("consumer.stream_consumer", "upsert patient-transfer events from Kafka into PostgreSQL, effectively once"),
     "prepare": ("hospital.prepare", "generate the population files that are missing, then load them"),
     "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),
+    "chaos": ("hospital.chaos", "the window under kill -9s, service restarts and bad inputs; ends with a verdict (make chaos)"),
     "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
     "report": ("hospital.report", "write an HTML page with PNG charts of the run (DATA_DIR/report/index.html)"),
     "data-dictionary": ("database.data_dictionary", "write docs/data_dictionary.md from the schema's comments"),

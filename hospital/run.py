@@ -12,6 +12,7 @@
 
 Ctrl-C or SIGTERM stops every part cleanly; a second `hospital run` resumes where it stopped (the
 producer and writer keep their place, the consumer its offsets in PostgreSQL, the ledger its files).
+For the same reason any one part can be killed and started again mid-run (`hospital chaos` does).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 import shutil
 
@@ -47,6 +49,7 @@ from hospital.shutdown import stop_on_signals
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 300
+PARTS = ("consumer", "producer", "writer", "ingest")
 RUN_FOLDERS = ("landing", "archive", "quarantine", "state", "stream", "logs")
 # Everything a run writes; reference data stays.
 RUN_TABLES_SQL = """
@@ -101,6 +104,15 @@ class Parts:
         process = self.processes.get(name)
         return process is not None and process.poll() is None
 
+    def kill(self, name: str) -> int | None:
+        """SIGKILL one part (no chance to finish anything) and reap it; returns its pid, None if it was not running."""
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return None
+        process.kill()
+        process.wait()
+        return process.pid
+
     def stop(self, name: str, timeout_s: float = 60) -> int | None:
         """SIGTERM one part and wait for it; returns its exit code."""
         process = self.processes.get(name)
@@ -118,6 +130,30 @@ class Parts:
     def stop_all(self) -> None:
         for name in list(self.processes):
             self.stop(name)
+
+
+# Called about every 2 s while the parts run, with the parts and the simulated instant the stream
+# has reached (the window's end once the producer and writer are done). `hospital chaos` uses it.
+PollHook = Callable[[Parts, datetime], None]
+
+
+def part_args(name: str, settings: Settings, options: RunOptions) -> list[str]:
+    """The `hospital` command line of one part, computed when it (re)starts.
+
+    batch_ingest follows the writer's cadence from the writer's current tick (at speed 0 it runs
+    one pass at a time instead); the others keep their own place in DATA_DIR or PostgreSQL."""
+    days = ["--days", str(options.days)]
+    if name == "consumer":
+        return ["consume-transfers", "--instance-id", "run-consumer"]
+    if name == "producer":
+        return ["produce-transfers", "--ticks", str(tick_count(timedelta(days=options.days), STREAM_INTERVAL))]
+    if name == "writer":
+        return ["write-batches", "--target-size", options.target_size, *days]
+    if name == "ingest":
+        if options.speed > 0:
+            return ["ingest-batches", "--follow", "--first-tick", str(writer_next_tick(settings)), *days]
+        return ["ingest-batches", *days]
+    raise ValueError(f"no part named {name!r}; the parts are {', '.join(PARTS)}")
 
 
 def child_environment(settings: Settings, speed: float) -> dict[str, str]:
@@ -214,25 +250,19 @@ def writer_next_tick(settings: Settings) -> int:
         return 0
 
 
-def run(settings: Settings, options: RunOptions, stop: threading.Event) -> dict:
-    """Run (or resume) the window; returns the final status object."""
+def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll: PollHook | None = None) -> dict:
+    """Run (or resume) the window; returns the final status object. `on_poll`: see PollHook."""
     env = child_environment(settings, options.speed)
     if options.fresh:
         reset(settings)
     claim_run(settings, options)
     prepare_population(settings, options.people, env)
-    stream_ticks = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
     log_dir = settings.data_dir / "logs"
     parts = Parts()
-    days = ["--days", str(options.days)]
     try:
-        parts.start("consumer", ["consume-transfers", "--instance-id", "run-consumer"], env, log_dir)
-        parts.start("producer", ["produce-transfers", "--ticks", str(stream_ticks)], env, log_dir)
-        parts.start("writer", ["write-batches", "--target-size", options.target_size, *days], env, log_dir)
-        if options.speed > 0:
-            parts.start("ingest", ["ingest-batches", "--follow", "--first-tick", str(writer_next_tick(settings)),
-                                   *days], env, log_dir)
-        watch(settings, options, parts, stop, env, log_dir)
+        for name in PARTS if options.speed > 0 else PARTS[:-1]:
+            parts.start(name, part_args(name, settings, options), env, log_dir)
+        watch(settings, options, parts, stop, env, log_dir, on_poll)
         if stop.is_set():
             finish_run(settings, options, "stopped")
             return status_module.collect(settings, days=options.days)
@@ -240,7 +270,7 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event) -> dict:
             if parts.processes[name].returncode != 0:
                 raise RuntimeError(f"the {name} failed (exit {parts.processes[name].returncode}); "
                                    f"see {log_dir / (name + '.log')}")
-        drain(settings, options, parts, env)
+        drain(settings, options, parts, env, on_poll)
     finally:
         parts.stop_all()
     apply_retirements(settings, settings.sim_start + timedelta(days=options.days))
@@ -249,17 +279,24 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event) -> dict:
 
 
 def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading.Event,
-          env: dict[str, str], log_dir: Path) -> None:
+          env: dict[str, str], log_dir: Path, on_poll: PollHook | None = None) -> None:
     """Show progress until the producer and the writer are done (or `stop` is set).
 
     At speed 0 there is no cadence to follow, so batch_ingest runs pass after pass instead.
+    `on_poll` runs first in every round, so a part it restarts counts as running.
     """
     expected = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
     progress = tqdm(total=expected, desc="simulated 3-min ticks", unit="tick", disable=None)
-    while not stop.is_set() and (parts.alive("producer") or parts.alive("writer")):
+    reached = settings.sim_start
+    while not stop.is_set():
+        if on_poll is not None:
+            on_poll(parts, reached)
+        if not (parts.alive("producer") or parts.alive("writer")):
+            break
         if options.speed == 0 and not parts.alive("ingest"):
-            parts.start("ingest", ["ingest-batches", "--days", str(options.days)], env, log_dir)
-        apply_retirements(settings, show(settings, options, progress))
+            parts.start("ingest", part_args("ingest", settings, options), env, log_dir)
+        reached = show(settings, options, progress)
+        apply_retirements(settings, reached)
         stop.wait(2.0)
     apply_retirements(settings, show(settings, options, progress))
     progress.close()
@@ -279,13 +316,17 @@ def show(settings: Settings, options: RunOptions, progress: tqdm):
     return reached
 
 
-def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str]) -> None:
+def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str],
+          on_poll: PollHook | None = None) -> None:
     """After the last tick: load what is left in the landing folder and let the consumer catch up."""
     if parts.alive("ingest"):
         parts.processes["ingest"].wait()
     run_command(["ingest-batches", "--days", str(options.days)], env)
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    end = settings.sim_start + timedelta(days=options.days)
     while time.monotonic() < deadline:
+        if on_poll is not None:
+            on_poll(parts, end)
         t = status_module.collect(settings, days=options.days)["transfers"]
         if t["consumer_lag"] == 0:
             return

@@ -58,6 +58,8 @@ UNKNOWN_PATIENT = "unknown_patient"
 UNKNOWN_WARD = "unknown_ward"
 UNKNOWN_FACILITY = "unknown_facility"
 UNKNOWN_DOCTOR = "unknown_doctor"
+# Another event (another event_id) already holds this version of the transfer.
+CONFLICTING_VERSION = "conflicting_version"
 
 
 class InvalidEvent(ValueError):

@@ -8,7 +8,9 @@ heap, and waits until an AdminClient can list topics.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka import KafkaException, KafkaError
 
-from hospital.local.process import ServiceError, cmdline, ensure_port_free, read_pid, stop_pid, wait_until
+from hospital.local.process import (ServiceError, cmdline, ensure_port_free, pid_alive, read_pid, stop_pid,
+                                    wait_until)
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,32 @@ class LocalKafka:
         else:
             wait_until(self.is_ready, deadline_s=60, what="Kafka", log=self.log_file)
         return self.version()
+
+    def kill(self) -> int | None:
+        """SIGKILL the broker, as a crash would (no controlled shutdown; the next start recovers its
+        logs); returns the pid it had, or None if it was not running."""
+        pid = self.running_pid()
+        if pid is None:
+            return None
+        try:
+            os.killpg(pid, signal.SIGKILL)  # its own session (see start), so the group is the broker
+        except ProcessLookupError:
+            pass
+        # The pid reads as gone (a zombie) as soon as the JVM's main thread is; its other threads
+        # hold the ports a moment longer, and a new broker cannot bind them until they let go.
+        wait_until(lambda: not pid_alive(pid) and not self._listening(), deadline_s=30,
+                   what="the killed Kafka broker's exit", log=self.log_file)
+        self.pidfile.unlink(missing_ok=True)
+        return pid
+
+    def _listening(self) -> bool:
+        for port in (self.port, self.controller_port):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                pass
+        return False
 
     def stop(self) -> bool:
         """Stop the broker if it runs (SIGTERM, then SIGKILL); True if something was stopped."""

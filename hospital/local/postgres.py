@@ -150,17 +150,36 @@ class LocalPostgres:
         self._create_database()
         self.apply_schema()
         self._enable_roles()
+        self._durable_commits()
         with psycopg2.connect(self.admin_url()) as conn, conn.cursor() as cur:
             cur.execute("SHOW server_version")
             return cur.fetchone()[0]
 
+    def _server_options(self) -> str:
+        return f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+
     def _pg_ctl_start(self, bindir: Path) -> bool:
-        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
         result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                            "-o", options, "-w", "-t", "60", "start"])
+                            "-o", self._server_options(), "-w", "-t", "60", "start"])
         if result.returncode != 0:
             log.info("pg_ctl start did not succeed yet: %s", result.stderr.strip() or result.stdout.strip())
         return result.returncode == 0
+
+    def restart(self, mode: str = "fast") -> None:
+        """Restart the running cluster with `pg_ctl restart -m <mode>` and wait until it answers.
+
+        mode "immediate" is a crash as far as clients are concerned: every connection is cut, no
+        checkpoint is written, and the server replays its WAL on start-up."""
+        bindir = find_bindir()
+        if bindir is None or self.running_pid() is None:
+            raise ServiceError("PostgreSQL is not running here; start it with `make up`")
+        result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                            "-o", self._server_options(), "-m", mode, "-w", "-t", "60", "restart"])
+        if result.returncode != 0:
+            raise ServiceError(f"pg_ctl restart -m {mode} failed: {result.stderr.strip() or result.stdout.strip()}; "
+                               f"see {self.log_file}")
+        wait_until(self.is_ready, deadline_s=60, what="PostgreSQL", log=self.log_file,
+                   alive=lambda: self.running_pid() is not None)
 
     def _initdb(self, bindir: Path) -> None:
         pwfile = self.cluster_dir / "pwfile"
@@ -174,10 +193,12 @@ class LocalPostgres:
         pwfile.unlink()
         if result.returncode != 0:
             raise ServiceError(f"initdb failed:\n{result.stderr[-2000:]}")
-        # A disposable developer cluster: trade crash safety for speed. Never used in compose.
+        # A disposable developer cluster: it need not survive a crash of the machine, so no fsync.
+        # It must survive a crash of the server itself (hospital chaos restarts it with -m immediate):
+        # commits stay synchronous, see _durable_commits. Never used in compose.
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# hospital local cluster (make up): throwaway, so durability is traded for speed\n"
-                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                       "fsync = off\nfull_page_writes = off\n"
                        "max_wal_size = 4GB\nshared_buffers = 512MB\nmax_connections = 100\n")
 
     def _create_database(self) -> None:
@@ -192,6 +213,24 @@ class LocalPostgres:
     def apply_schema(self) -> None:
         """Apply init_db.sql to the hospital database as the superuser (idempotent)."""
         apply_schema(self.admin_url())
+
+    def _durable_commits(self) -> None:
+        """synchronous_commit on, also in clusters made when it was off: an acknowledged COMMIT must
+        outlive a crash of the server (pg_ctl restart -m immediate). With it off the server acknowledges
+        a commit while its WAL is still in shared memory, and an immediate restart lost such commits:
+        a consumer batch (its events and offsets) after the consumer had moved past it, a ledger row
+        after its file was archived. Without fsync the WAL still only has to reach the kernel, which
+        costs little."""
+        conn = psycopg2.connect(self.admin_url())
+        conn.autocommit = True  # ALTER SYSTEM cannot run inside a transaction
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT setting FROM pg_settings WHERE name = 'synchronous_commit'")
+                if cur.fetchone()[0] != "on":
+                    cur.execute("ALTER SYSTEM SET synchronous_commit = on")
+                    cur.execute("SELECT pg_reload_conf()")
+        finally:
+            conn.close()
 
     def _enable_roles(self) -> None:
         with psycopg2.connect(self.admin_url()) as conn, conn.cursor() as cur:

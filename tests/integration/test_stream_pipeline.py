@@ -152,6 +152,30 @@ def test_a_late_older_version_is_a_no_op_not_a_quarantine(isolated_settings, pop
     assert fetch(population, "SELECT count(*) FROM ops.quarantined_event") == [(0,)]
 
 
+def test_another_event_for_a_version_already_taken_is_quarantined_not_dropped(isolated_settings, population, topics):
+    events_topic, dlq = topics
+    events = generate(population, isolated_settings, 30)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    def impostor(event):  # the same transfer and version, another event id and content
+        return json.dumps(dict(event.to_dict(), event_id=str(uuid.uuid4()), reason="entered twice")).encode()
+
+    same_batch = impostor(events[0])           # arrives with the event it conflicts with
+    later = impostor(events[5])                # arrives once that event is stored
+    produce_raw(isolated_settings, events_topic,
+                [(e.key, e.to_bytes()) for e in events] + [(events[0].key, same_batch), (events[0].key, events[0].to_bytes())])
+    first = consume_until_idle(isolated_settings, events_topic, dlq, group=group)
+    produce_raw(isolated_settings, events_topic, [(events[5].key, later)])
+    second = consume_until_idle(isolated_settings, events_topic, dlq, group=group)
+
+    assert (first.quarantined, second.quarantined) == (1, 1)
+    quarantined = fetch(population, "SELECT split_part(reason, ':', 1), raw_payload FROM ops.quarantined_event")
+    assert sorted((category, bytes(raw)) for category, raw in quarantined) == sorted(
+        [("conflicting_version", same_batch), ("conflicting_version", later)])
+    stored = fetch(population, "SELECT event_id::text FROM stream.transfer_event")
+    assert sorted(r[0] for r in stored) == sorted(e.event_id for e in events)  # the replay of events[0] added nothing
+
+
 def test_kill_minus_9_rounds_lose_nothing_and_duplicate_nothing(isolated_settings, population, topics):
     events_topic, dlq = topics
     events = generate(population, isolated_settings, 300)
