@@ -38,7 +38,7 @@ from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql
                                   reference_probe_sql, stage_table, staged_id_ranges_sql, staged_ids_sql,
                                   window_days)
 from database.bulk_copy import copy_csv
-from database.connection import connect
+from database.connection import connect_with_retry
 from database.ledger import claim, claim_record_ids, record_loaded, record_quarantined, sha256_file
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import SAST, Settings, load
@@ -55,6 +55,10 @@ PAUSE_BEFORE_COMMIT_ENV = "HOSPITAL_BATCH_PAUSE_BEFORE_COMMIT"
 # A careful merge whose id claim loses to another loader's commit merges again; each retry
 # sees one more file, so this bounds nothing a real run reaches.
 CLAIM_ATTEMPTS = 3
+# A lost connection (PostgreSQL restarted) is opened again within this deadline, and the pass
+# that lost it runs again, up to PASS_ATTEMPTS times in a row.
+RECONNECT_DEADLINE_S = 120
+PASS_ATTEMPTS = 5
 
 
 class Unreadable(Exception):
@@ -367,31 +371,68 @@ def ingest_pass(conn, folders: BatchFolders, window: Window, worker: str,
     return result
 
 
+class Session:
+    """The loader's connection to PostgreSQL, opened again whenever it was lost."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn = None
+
+    def connection(self):
+        if self.conn is None:
+            self.conn = connect_with_retry(settings=self.settings, deadline_s=RECONNECT_DEADLINE_S)
+            configure_session(self.conn)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def pass_surviving_outages(session: Session, folders: BatchFolders, window: Window, worker: str,
+                           stop: threading.Event) -> PassResult:
+    """An ingest pass that outlives a PostgreSQL restart: when the connection is lost, connect
+    again and run the pass again. Safe because each file's work is one transaction: the file in
+    hand when the connection went kept nothing (or committed, and its ledger row says so), and
+    the files before it are in the ledger. Counts of the lost pass are not carried over."""
+    for attempt in range(1, PASS_ATTEMPTS + 1):
+        try:
+            return ingest_pass(session.connection(), folders, window, worker, stop)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            session.close()
+            if attempt == PASS_ATTEMPTS or stop.is_set():
+                raise
+            log.warning("lost PostgreSQL (%s); connecting again", " ".join(str(exc).split())[:200])
+    raise AssertionError("unreachable")
+
+
 def run(settings: Settings, *, follow: bool = False, days: int = WINDOW_DAYS, as_of: datetime | None = None,
         first_tick: int = 0, stop: threading.Event | None = None) -> PassResult:
     """One pass (default), or with follow=True a pass at every 15-minute tick of the window."""
     stop = stop or threading.Event()
     folders = BatchFolders.from_settings(settings)
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    conn = connect(settings=settings)
+    session = Session(settings)
     try:
-        configure_session(conn)
         if not follow:
-            return ingest_pass(conn, folders, Window.rolling(settings.sim_start, days, as_of), worker, stop)
+            return pass_surviving_outages(session, folders, Window.rolling(settings.sim_start, days, as_of),
+                                          worker, stop)
         # The clock starts at the first tick to run, so a resumed run does not wait out the ticks before it.
         clock = SimClock(tick_time(settings.sim_start, BATCH_INTERVAL, first_tick), settings.sim_speed)
         threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True).start()
         total = PassResult()
         ticks = tick_count(timedelta(days=days), BATCH_INTERVAL)
         for _, instant in clock.ticks(settings.sim_start, BATCH_INTERVAL, ticks, first=first_tick):
-            done = ingest_pass(conn, folders, Window.rolling(settings.sim_start, days, instant), worker, stop)
+            done = pass_surviving_outages(session, folders, Window.rolling(settings.sim_start, days, instant),
+                                          worker, stop)
             for name in ("loaded", "quarantined", "duplicates", "rows_read", "rows_loaded", "rows_rejected", "bytes"):
                 setattr(total, name, getattr(total, name) + getattr(done, name))
             if stop.is_set():
                 break
         return total
     finally:
-        conn.close()
+        session.close()
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
