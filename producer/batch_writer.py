@@ -30,7 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from database.batch_files import KINDS, TMP_SUFFIX, BatchFolders, file_name
-from database.connection import connect
+from database.connection import connect_with_retry
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import Settings, load
 from hospital.shutdown import stop_on_signals
@@ -69,7 +69,7 @@ def _frame(cur, query: str, params: tuple) -> pd.DataFrame:
 
 def load_population(settings: Settings, start: datetime, end: datetime) -> Population:
     """Patients (with sex and age), wards, staff and roster, and ICD-10 codes from the warehouse."""
-    conn = connect(settings=settings)
+    conn = connect_with_retry(settings=settings)  # PostgreSQL may be restarting as a run starts
     try:
         with conn.cursor() as cur:
             patients = _frame(cur, """
@@ -223,6 +223,9 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
                              census_rng(settings.seed, n))[2]
     row_bytes, other_bytes = trial_tick(pop, eligible, settings.seed, start)
     vital_rows = max(0, int((target_bytes / total_ticks - other_bytes) / row_bytes))
+    if vital_rows == 0:
+        log.warning("--target-size %d bytes leaves no room for vital signs (the other records of a tick take "
+                    "about %d bytes); no vital-sign files will be written", target_bytes, other_bytes)
     last = total_ticks if max_ticks is None else min(total_ticks, first + max_ticks)
     clock = SimClock(tick_time(start, BATCH_INTERVAL, first), settings.sim_speed)
     watcher = threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True)
@@ -238,6 +241,8 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
         records = tick_records(pop, before, leaving, offsets, census, n, instant, vital_rows,
                                records_rng(settings.seed, n))
         for kind_name, columns in records.tables.items():
+            if records.rows(kind_name) == 0:
+                continue  # no file rather than a header alone: every such file would be the same bytes
             data = csv_bytes(KINDS[kind_name], columns)
             write_atomically(folders.landing, file_name(KINDS[kind_name], instant, n), data)
             result.files += 1

@@ -387,3 +387,13 @@ def test_day_partitions_roll_with_the_window(batch_settings):
         assert _query(batch_settings, partitions)[0] == (10, "20260305", "20260314")
     finally:
         conn.close()
+
+
+def test_a_target_too_small_for_vital_signs_writes_no_header_only_files(batch_settings):
+    written = write_window(batch_settings, target_bytes=1000, max_ticks=3)
+
+    files = sorted(BatchFolders.from_settings(batch_settings).landing.glob("*.csv"))
+    assert files and written.files == len(files)
+    assert not [p for p in files if p.name.startswith("vital_sign_")]
+    assert all(_data_rows(p) for p in files)   # every file has rows, so no two are the same bytes
+    assert run(batch_settings).loaded == len(files)
