@@ -127,7 +127,7 @@ def benchmarks(results: dict, path: Path) -> Path:
                   f"{low}-{high}x")
     low, high = span(batch["ratio_two_loaders"])
     compared_bars(axes[2], "Batch loading", "MB per second", batch["mb_per_s"], batch["copy_mb_per_s"],
-                  "ours\n(validated)", "plain COPY", f"{batch['ratio_one_loader']}x one loader")
+                  "ours, two loaders\n(validated)", "plain COPY", f"{low}x" if low == high else f"{low}-{high}x")
     fig.tight_layout(w_pad=2.5)
     return save(fig, path)
 
@@ -144,7 +144,8 @@ def batch_ratio(results: dict, path: Path) -> Path:
         ax.text(low - 0.01, y, f"{low}" if low == high else f"{low}-{high}", va="center", ha="right",
                 fontsize=8.5, color="white", fontweight="bold")
     ax.axvline(batch["ratio_target"], color=ACCENT, linestyle="--", linewidth=1.2)
-    ax.text(batch["ratio_target"] + 0.01, 1.45, f"target {batch['ratio_target']} (not met yet)",
+    met = span(batch["ratio_two_loaders"])[0] >= batch["ratio_target"]
+    ax.text(batch["ratio_target"] + 0.01, 1.45, f"target {batch['ratio_target']}" + ("" if met else " (not met yet)"),
             color=ACCENT, fontsize=8.5, va="center")
     ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8.5)
     ax.set_xlim(0, 1.0)
