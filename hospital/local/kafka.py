@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka import KafkaException, KafkaError
 
-from hospital.local.process import (ServiceError, cmdline, ensure_port_free, pid_alive, read_pid, stop_pid,
-                                    wait_until)
+from hospital.local.process import (ServiceError, cmdline, ensure_port_free, listening, pid_alive, read_pid,
+                                    stop_pid, wait_until)
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +127,7 @@ class LocalKafka:
 
     def is_ready(self) -> bool:
         """True once the port accepts connections and the broker answers a metadata request."""
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
+        if not listening(self.port):
             return False
         try:
             admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000,
@@ -171,19 +168,10 @@ class LocalKafka:
             pass
         # The pid reads as gone (a zombie) as soon as the JVM's main thread is; its other threads
         # hold the ports a moment longer, and a new broker cannot bind them until they let go.
-        wait_until(lambda: not pid_alive(pid) and not self._listening(), deadline_s=30,
-                   what="the killed Kafka broker's exit", log=self.log_file)
+        wait_until(lambda: not (pid_alive(pid) or listening(self.port) or listening(self.controller_port)),
+                   deadline_s=30, what="the killed Kafka broker's exit", log=self.log_file)
         self.pidfile.unlink(missing_ok=True)
         return pid
-
-    def _listening(self) -> bool:
-        for port in (self.port, self.controller_port):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                pass
-        return False
 
     def stop(self) -> bool:
         """Stop the broker if it runs (SIGTERM, then SIGKILL); True if something was stopped."""

@@ -30,11 +30,18 @@ def wait_until(ready: Callable[[], bool], *, deadline_s: float, what: str, log: 
     raise ServiceError(f"{what} not ready after {deadline_s:.0f} s; see {log}\n{tail(log)}")
 
 
-def ensure_port_free(port: int, what: str, variable: str) -> None:
-    """Fail clearly when something else already listens on 127.0.0.1:`port`."""
+def listening(port: int) -> bool:
+    """True when something accepts connections on 127.0.0.1:`port`."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError:
+        return False
+    return True
+
+
+def ensure_port_free(port: int, what: str, variable: str) -> None:
+    """Fail clearly when something else already listens on 127.0.0.1:`port`."""
+    if not listening(port):
         return
     raise ServiceError(f"cannot start {what}: 127.0.0.1:{port} is already in use by another process; "
                        f"stop it or choose another port with {variable}")
