@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -41,6 +42,17 @@ def pytest_report_header(config):
 @pytest.fixture(scope="session")
 def settings():
     return load()
+
+
+@pytest.fixture()
+def services():
+    """The local PostgreSQL and Kafka of this checkout, for tests that restart them; both are
+    running again afterwards, whatever the test did, for the tests after it."""
+    from hospital.local import LocalServices
+    local = LocalServices.from_environment(Path(__file__).resolve().parents[1] / ".local")
+    yield local
+    local.postgres.start()
+    local.kafka.start()
 
 
 def _require_url(settings, name: str) -> str:

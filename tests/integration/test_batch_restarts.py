@@ -13,7 +13,6 @@ import pytest
 
 from database.batch_files import KINDS, BatchFolders
 from database.connection import connect
-from hospital.local import LocalServices
 from producer.batch_writer import write_window
 from tests.integration.batch_fixtures import load_batch_population
 from tests.integration.stream_fixtures import fetch, wait_for
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SMALL_WINDOW = 3 * 10**6
-
-
-@pytest.fixture()
-def services():
-    local = LocalServices.from_environment(REPO_ROOT / ".local")
-    yield local
-    local.postgres.start()  # whatever happened, leave both running for everyone else
-    local.kafka.start()
 
 
 def ledger_count(settings) -> int:

@@ -13,21 +13,12 @@ import pytest
 
 from consumer.stream_consumer import ConsumerOptions, TransferConsumer
 from database.connection import connect
-from hospital.local import LocalServices
 from producer.stream_producer import produce_transfers
 from producer.transfers import TransferPlanner
-from tests.integration.stream_fixtures import (REPO_ROOT, WINDOW_START, planner_inputs, population,  # noqa: F401
+from tests.integration.stream_fixtures import (WINDOW_START, planner_inputs, population,  # noqa: F401
                                               produce_raw, read_topic, stored_versions, topics, wait_for)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture()
-def services():
-    local = LocalServices.from_environment(REPO_ROOT / ".local")
-    yield local
-    local.postgres.start()  # whatever happened, leave both running for everyone else
-    local.kafka.start()
 
 
 def generate(conn, settings, ticks):
