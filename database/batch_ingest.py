@@ -264,7 +264,7 @@ def _fast_path(cur, kind: RecordKind, path: Path, params: dict) -> tuple[int, in
     started = time.perf_counter()
     rows_read = _stage(cur, stage_table(kind, typed=True), kind, path)
     cur.execute(staged_ids_sql(kind))
-    _, distinct, low, high = cur.fetchone()
+    distinct, low, high = cur.fetchone()
     if distinct < rows_read:
         return None
     copied = time.perf_counter()
@@ -396,15 +396,16 @@ def pass_surviving_outages(session: Session, folders: BatchFolders, window: Wind
     again and run the pass again. Safe because each file's work is one transaction: the file in
     hand when the connection went kept nothing (or committed, and its ledger row says so), and
     the files before it are in the ledger. Counts of the lost pass are not carried over."""
-    for attempt in range(1, PASS_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             return ingest_pass(session.connection(), folders, window, worker, stop)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             session.close()
             if attempt == PASS_ATTEMPTS or stop.is_set():
                 raise
+            attempt += 1
             log.warning("lost PostgreSQL (%s); connecting again", " ".join(str(exc).split())[:200])
-    raise AssertionError("unreachable")
 
 
 def run(settings: Settings, *, follow: bool = False, days: int = WINDOW_DAYS, as_of: datetime | None = None,

@@ -157,12 +157,12 @@ def reference_probe_sql(kind: RecordKind) -> str:
 
 
 def staged_ids_sql(kind: RecordKind) -> str:
-    """One row from the typed staging table: rows, distinct ids, lowest id, highest id.
-    Distinct < rows: the file repeats an id. Rows = highest - lowest + 1 (and no repeats): the
-    ids are one unbroken range, which is what the file claims (the writer numbers each tick's
-    records 1, 2, 3, ...)."""
+    """One row from the typed staging table: distinct ids, lowest id, highest id. Fewer distinct
+    ids than rows copied: the file repeats an id. Rows = highest - lowest + 1 (and no repeats):
+    the ids are one unbroken range, which is what the file claims (the writer numbers each
+    tick's records 1, 2, 3, ...)."""
     id_column = kind.id_column
-    return (f"SELECT count(*), count(DISTINCT {id_column}), min({id_column}), max({id_column}) "
+    return (f"SELECT count(DISTINCT {id_column}), min({id_column}), max({id_column}) "
             f"FROM {stage_table(kind, typed=True)}")
 
 

@@ -273,7 +273,7 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll:
             if parts.processes[name].returncode != 0:
                 raise RuntimeError(f"the {name} failed (exit {parts.processes[name].returncode}); "
                                    f"see {log_dir / (name + '.log')}")
-        drain(settings, options, parts, env, on_poll)
+        drain(settings, options, parts, env, log_dir, on_poll)
     finally:
         parts.stop_all()
     apply_retirements(settings, settings.sim_start + timedelta(days=options.days))
@@ -320,14 +320,13 @@ def show(settings: Settings, options: RunOptions, progress: tqdm):
     return reached
 
 
-def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str],
+def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str], log_dir: Path,
           on_poll: PollHook | None = None) -> None:
     """After the last tick: load what is left in the landing folder and let the consumer catch up."""
     for name in INGEST_PARTS:
         if parts.alive(name):
             parts.processes[name].wait()
     # A last pass by both loaders side by side takes whatever landed after their last passes.
-    log_dir = settings.data_dir / "logs"
     for name in INGEST_PARTS:
         parts.start(name, ["ingest-batches", "--days", str(options.days)], env, log_dir)
     for name in INGEST_PARTS:
@@ -342,7 +341,7 @@ def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, 
         if t["consumer_lag"] == 0:
             return
         if not parts.alive("consumer"):
-            raise RuntimeError(f"the consumer stopped early; see {settings.data_dir / 'logs' / 'consumer.log'}")
+            raise RuntimeError(f"the consumer stopped early; see {log_dir / 'consumer.log'}")
         time.sleep(0.5)
     raise RuntimeError(f"the consumer did not catch up within {DRAIN_TIMEOUT_S} s")
 
