@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from database.batch_files import KIND_BY_HEADER, BatchFolders, complete_files
-from database.batch_ingest import read_header
+from database.record_file import open_records, read_landed
 from database.bulk_copy import copy_csv
 from database.connection import connect
 from database.schema import scratch_database, with_database
@@ -104,7 +104,7 @@ def baseline_copy(url: str, files: list[Path]) -> float:
     conn.commit()
     started = time.perf_counter()
     for path in files:
-        kind = read_header(path)
+        kind = open_records(read_landed(path)).kind
         with conn.cursor() as cur:
             copy_csv(cur, f"public.plain_{kind.name}", path)
         conn.commit()

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from hospital.settings import Settings
 
-TMP_SUFFIX = ".tmp"
 CSV_SUFFIX = ".csv"
 
 

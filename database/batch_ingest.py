@@ -1,14 +1,19 @@
 """Load the patient-record files that have landed into the warehouse, each file exactly once.
 
-For every complete file (`*.csv`, never `*.tmp`) in the landing folder, one transaction:
-claim it in ops.file_ledger by SHA-256 -> COPY it into a temporary staging table -> validate
-in SQL -> insert the good rows into the day-partitioned clinical table and the bad ones, with
-reasons, into ops.rejected_row -> claim the ids of the rows inserted (no other file of the kind
-may hold them) -> complete the ledger row (rows_read = rows_loaded + rows_rejected). After the
-commit the file moves to archive/. A file that cannot be read at all
-(empty, wrong header, not UTF-8, truncated, ragged columns) is recorded as quarantined and moves
-to quarantine/; a file whose bytes were taken before moves to archive/duplicate/. If the process
-dies before the commit nothing of the file is kept and the next pass loads it again.
+For every complete file (`*.csv`, never `*.tmp`) in the landing folder: read its bytes once
+(database.record_file), and in one transaction claim it in ops.file_ledger by their SHA-256 ->
+COPY them into a temporary staging table -> validate in SQL -> insert the good rows into the
+day-partitioned clinical table and the bad ones, with reasons and line numbers, into
+ops.rejected_row -> claim the ids of the rows inserted (no other file of the kind may hold
+them) -> complete the ledger row, where the records counted by the loader itself (not by COPY)
+= rows_loaded + rows_rejected. After the commit the file moves to archive/.
+
+A record that cannot be a row (a field too many or too few, bytes that are not UTF-8, a NUL,
+a lone `\\.`) is rejected like a bad value, and the rest of the file loads. Only a file that
+cannot be read as a record file at all (empty, no record header, too large) is recorded as
+quarantined and moves to quarantine/, and so does a file whose load fails for a reason of its
+own (the error is the reason); a file whose bytes were taken before moves to archive/duplicate/.
+If the process dies before the commit nothing of the file is kept and the next pass loads it again.
 
     python database/batch_ingest.py                 # load what has landed, then exit
     python database/batch_ingest.py --follow        # a pass every 15 simulated minutes
@@ -17,7 +22,6 @@ dies before the commit nothing of the file is kept and the next pass loads it ag
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import logging
 import os
@@ -33,13 +37,15 @@ import psycopg2
 import psycopg2.errors
 from tqdm import tqdm
 
-from database.batch_files import KIND_BY_HEADER, KINDS, BatchFolders, RecordKind, complete_files
+from database.batch_files import KINDS, BatchFolders, RecordKind, complete_files
 from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_columns,
-                                  reference_probe_sql, stage_table, staged_id_ranges_sql, staged_ids_sql,
-                                  window_days)
+                                  reference_probe_sql, stage_columns, stage_table, staged_id_ranges_sql,
+                                  staged_ids_sql, window_days)
 from database.bulk_copy import copy_csv
-from database.connection import connect_with_retry
-from database.ledger import claim, claim_record_ids, record_loaded, record_quarantined, sha256_file
+from database.connection import connect_with_retry, lost_connection
+from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
+from database.record_file import LandedFile, RecordFile, Unreadable, check_records, open_records, read_landed
+from hospital.atomic_write import write_atomically
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import SAST, Settings, load
 from hospital.shutdown import stop_on_signals
@@ -48,7 +54,6 @@ log = logging.getLogger(__name__)
 
 WINDOW_DAYS = 9
 PARTITION_DAYS_AHEAD = 1
-HEADER_LIMIT_BYTES = 64 * 1024
 # Fault injection for tests and chaos runs: when set to a path, the loader writes that file
 # once a file's rows are merged, then waits to be killed, before committing.
 PAUSE_BEFORE_COMMIT_ENV = "HOSPITAL_BATCH_PAUSE_BEFORE_COMMIT"
@@ -59,10 +64,6 @@ CLAIM_ATTEMPTS = 3
 # that lost it runs again, up to PASS_ATTEMPTS times in a row.
 RECONNECT_DEADLINE_S = 120
 PASS_ATTEMPTS = 5
-
-
-class Unreadable(Exception):
-    """The file cannot be read as a record file at all; it goes to quarantine."""
 
 
 @dataclass(frozen=True)
@@ -105,48 +106,50 @@ class PassResult:
 
 
 def prepare_partitions(conn, window: Window) -> None:
-    """Day partitions for the window and a day ahead exist; older ones are dropped."""
+    """Day partitions for the window and a day ahead exist. Nothing is dropped here: a loader
+    never removes data; dropping old days is an operator's decision (`hospital prune`)."""
     with conn.cursor() as cur:
         cur.execute("SELECT ops.ensure_day_partitions(%s, %s)",
                     (window.first_day, window.last_day + timedelta(days=PARTITION_DAYS_AHEAD)))
-        cur.execute("SELECT ops.drop_day_partitions_before(%s)", (window.first_day,))
     conn.commit()
 
 
-def read_header(path: Path) -> RecordKind:
-    """The record kind a file's header names; raises Unreadable for a file that cannot be one.
-
-    Reads only the first line and the last byte: the rows themselves are checked by COPY."""
-    size = path.stat().st_size
-    if size == 0:
-        raise Unreadable("empty file")
-    with path.open("rb") as handle:
-        first = handle.readline(HEADER_LIMIT_BYTES)
-        handle.seek(size - 1)
-        last_byte = handle.read(1)
+def _identity(path: Path) -> tuple[int, int] | None:
     try:
-        text = first.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Unreadable(f"header is not UTF-8: {exc}") from None
-    header = tuple(next(csv.reader(io.StringIO(text)), []))
-    kind = KIND_BY_HEADER.get(header)
-    if kind is None:
-        raise Unreadable(f"wrong header: {','.join(header)[:300]!r} is not the header of a record kind")
-    if last_byte != b"\n":
-        raise Unreadable("truncated: the file does not end with a line end")
-    return kind
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
-def _move(path: Path, folder: Path, tag: str) -> Path | None:
-    """Move a file into `folder`, keeping its name unless one is there already. None if it is gone."""
+def _settle(landed: LandedFile, folder: Path, tag: str) -> Path | None:
+    """Put the file whose bytes were read into `folder` (archive, duplicate or quarantine), under
+    its name unless that is taken. If a writer replaced the file under the same name meanwhile,
+    the newcomer stays in landing for the next pass and the bytes read are written to `folder`
+    instead, so `folder` holds what the ledger describes. None when another worker moved it first."""
+    path = landed.path
     target = folder / path.name
     if target.exists():
         target = folder / f"{path.stem}.{tag}{path.suffix}"
-    try:
-        os.replace(path, target)
-    except FileNotFoundError:
+    found = _identity(path)
+    if found is None:
         return None  # another worker moved it first
-    return target
+    if found == landed.identity:
+        os.replace(path, target)
+        if _identity(target) == landed.identity:
+            return target
+        try:  # replaced in the instant between the check and the move: the newcomer goes back
+            os.link(target, path)
+            os.unlink(target)
+        except FileExistsError:
+            log.error("%s: replaced twice while being moved; %s holds the newer bytes", landed.name, target)
+            return target
+    if landed.too_large:
+        log.warning("%s: replaced while being taken; the newcomer waits in landing", landed.name)
+        return None
+    log.warning("%s: replaced while being taken; the bytes taken go to %s, the newcomer waits in landing",
+                landed.name, folder)
+    return write_atomically(target, landed.data)
 
 
 def _pause_before_commit() -> None:
@@ -159,68 +162,128 @@ def _pause_before_commit() -> None:
         time.sleep(1)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What taking a file came to. `status`: loaded, quarantined, busy, or set_aside (its bytes
+    were taken before, as `taken`)."""
+
+    status: str
+    counts: tuple[int, int, int] = (0, 0, 0)  # records, loaded, rejected
+    problem: str | None = None
+    taken: Claim | None = None
+
+
 def load_file(conn, path: Path, folders: BatchFolders, window: Window, worker: str,
               result: PassResult, *, wait: bool = False) -> None:
-    """Take one file: load it, quarantine it, or set it aside as a duplicate. Adds to `result`."""
+    """Take one file: load it, quarantine it, or set it aside as a duplicate. Adds to `result`.
+
+    Whatever goes wrong with this one file (a value PostgreSQL refuses, a name that is not UTF-8,
+    too little memory for it) quarantines it with the error as the reason, and the pass goes on;
+    only a lost connection propagates (the pass is run again)."""
     try:
-        sha256, size = sha256_file(path)
+        landed = read_landed(path)
     except FileNotFoundError:
         return
     try:
-        kind, problem = read_header(path), None
-    except Unreadable as exc:
-        kind, problem = None, str(exc)
-    except FileNotFoundError:
-        return
-    with conn.cursor() as cur:
-        try:
-            taken = claim(cur, sha256, path.name, size, worker, wait=wait)
-            if taken.busy:
-                conn.rollback()
-                result.busy.append(path)
-                return
-            if taken.done_status is not None:
-                conn.rollback()
-                _set_aside(path, taken, folders, sha256, result)
-                return
-            counts = None
-            if problem is None:
-                counts, problem = _stage_and_merge(cur, kind, path, taken.file_id, window)
-            if problem is not None:
-                record_quarantined(cur, taken.file_id, kind.name if kind else None, problem)
-                conn.commit()
-                _move(path, folders.quarantine, sha256[:12])
-                result.quarantined += 1
-                log.warning("%s: quarantined: %s", path.name, problem)
-                return
-            rows_read, rows_loaded, rows_rejected = counts
-            record_loaded(cur, taken.file_id, kind.name, rows_read, rows_loaded, rows_rejected)
-            _pause_before_commit()
-            conn.commit()
-        except BaseException:
-            conn.rollback()
+        outcome = _take(conn, landed, window, worker, wait)
+    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
+        _rollback(conn)
+        if lost_connection(exc, conn):
             raise
-    _move(path, folders.archive, sha256[:12])
-    result.loaded += 1
-    result.rows_read += rows_read
-    result.rows_loaded += rows_loaded
-    result.rows_rejected += rows_rejected
-    result.bytes += size
-    if rows_rejected:
-        log.info("%s: %d rows loaded, %d rejected", path.name, rows_loaded, rows_rejected)
+        problem = f"failed while loading: {type(exc).__name__}: {' '.join(str(exc).split())}"[:2000]
+        outcome = _quarantine_after_failure(conn, landed, worker, problem)
+        if outcome is None:
+            return
+    except BaseException:
+        _rollback(conn)
+        raise
+    _tally(landed, outcome, folders, result)
 
 
-def _set_aside(path: Path, taken, folders: BatchFolders, sha256: str, result: PassResult) -> None:
+def _rollback(conn) -> None:
+    if not conn.closed:
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            pass
+
+
+def _take(conn, landed: LandedFile, window: Window, worker: str, wait: bool) -> Outcome:
+    """Claim the file and load or quarantine it, in one transaction (committed here)."""
+    with conn.cursor() as cur:
+        taken = claim(cur, landed.sha256, landed.name, landed.size, worker, wait=wait)
+        if taken.busy or taken.done_status is not None:
+            conn.rollback()
+            return Outcome("busy" if taken.busy else "set_aside", taken=taken)
+        try:
+            records = open_records(landed)
+        except Unreadable as exc:
+            record_quarantined(cur, taken.file_id, None, str(exc))
+            conn.commit()
+            return Outcome("quarantined", problem=str(exc))
+        counts = _stage_and_merge(cur, records, taken.file_id, window)
+        if counts[0] != counts[1] + counts[2]:
+            raise RuntimeError(f"{counts[0]} records counted but {counts[1]} loaded and {counts[2]} rejected")
+        record_loaded(cur, taken.file_id, records.kind.name, *counts)
+        _pause_before_commit()
+        conn.commit()
+    return Outcome("loaded", counts=counts)
+
+
+def _quarantine_after_failure(conn, landed: LandedFile, worker: str, problem: str) -> Outcome | None:
+    """Record a file that failed while loading as quarantined, in a transaction of its own. None
+    (the file stays in landing, for the next pass) if even that cannot be written."""
+    try:
+        with conn.cursor() as cur:
+            taken = claim(cur, landed.sha256, landed.name, landed.size, worker, wait=True)
+            if taken.done_status is not None:  # another worker settled it meanwhile
+                conn.rollback()
+                return Outcome("set_aside", taken=taken)
+            record_quarantined(cur, taken.file_id, None, problem)
+        conn.commit()
+    except Exception as exc:  # noqa: BLE001
+        _rollback(conn)
+        if lost_connection(exc, conn):
+            raise
+        log.error("%s: could not be recorded as quarantined (%s); left in landing", landed.name, exc)
+        return None
+    return Outcome("quarantined", problem=problem)
+
+
+def _tally(landed: LandedFile, outcome: Outcome, folders: BatchFolders, result: PassResult) -> None:
+    """Move the file where its outcome puts it, and count it."""
+    tag = landed.sha256[:12]
+    if outcome.status == "busy":
+        result.busy.append(landed.path)
+    elif outcome.status == "set_aside":
+        _set_aside(landed, outcome.taken, folders, result)
+    elif outcome.status == "quarantined":
+        _settle(landed, folders.quarantine, tag)
+        result.quarantined += 1
+        log.warning("%s: quarantined: %s", landed.name, outcome.problem)
+    else:
+        _settle(landed, folders.archive, tag)
+        records, loaded, rejected = outcome.counts
+        result.loaded += 1
+        result.rows_read += records
+        result.rows_loaded += loaded
+        result.rows_rejected += rejected
+        result.bytes += landed.size
+        if rejected:
+            log.info("%s: %d rows loaded, %d rejected", landed.name, loaded, rejected)
+
+
+def _set_aside(landed: LandedFile, taken: Claim, folders: BatchFolders, result: PassResult) -> None:
     """A file whose bytes were taken before. Under the name it was taken with, it is that file
     (its loader committed but died before moving it, or another worker is moving it now): it
     joins the others of its status. Under another name it is a duplicate delivery."""
     if taken.done_status == "quarantined":
         folder = folders.quarantine
     else:
-        folder = folders.archive if taken.file_name == path.name else folders.duplicate
-    if _move(path, folder, sha256[:12]) is not None and folder is folders.duplicate:
+        folder = folders.archive if taken.file_name == landed.name else folders.duplicate
+    if _settle(landed, folder, landed.sha256[:12]) is not None and folder is folders.duplicate:
         result.duplicates += 1
-        log.info("%s: these bytes were loaded before as %s; moved to %s", path.name, taken.file_name, folder)
+        log.info("%s: these bytes were loaded before as %s; moved to %s", landed.name, taken.file_name, folder)
 
 
 def _params(file_id: int, window: Window, **extra) -> dict:
@@ -228,41 +291,50 @@ def _params(file_id: int, window: Window, **extra) -> dict:
             "days": window_days(window.first_day, window.last_day), **extra}
 
 
-def _stage(cur, table: str, kind: RecordKind, path: Path) -> int:
-    """Empty the session's staging table and COPY the file into it; returns the rows copied."""
+def _stage(cur, kind: RecordKind, csv_bytes: bytes, *, typed: bool) -> int:
+    """Empty the session's staging table and COPY `csv_bytes` (no header) into it; returns the rows copied."""
+    table = stage_table(kind, typed=typed)
     cur.execute(f"TRUNCATE {table}")
-    return copy_csv(cur, table, path, columns=kind.header)
+    return copy_csv(cur, table, io.BytesIO(csv_bytes), columns=stage_columns(kind, typed=typed), header=False)
 
 
-def _stage_and_merge(cur, kind: RecordKind, path: Path, file_id: int,
-                     window: Window) -> tuple[tuple[int, int, int] | None, str | None]:
-    """COPY the file into staging, validate, merge and claim the ids merged. Returns
-    ((read, loaded, rejected), None), or (None, the error) when PostgreSQL cannot read the
-    file as CSV at all.
+def _stage_and_merge(cur, records: RecordFile, file_id: int, window: Window) -> tuple[int, int, int]:
+    """Stage, validate, merge and claim the ids merged; returns (records, loaded, rejected), with
+    records counted by database.record_file, not by COPY.
 
-    Fast path first: a typed staging table and a merge that trusts the file's ids. If COPY
-    meets a value it cannot parse, the file repeats an id, or another file holds one of its
-    ids (the claim fails), the work is rolled back to a savepoint and the file is staged again
-    as text and checked value by value (careful path)."""
+    Fast path first, for a simple file (one record per line): its bytes as they are, COPYed into
+    a typed staging table, and a merge that trusts the file's ids. If COPY meets a value it
+    cannot parse, copies fewer rows than there are records (it stops at a lone \\.), the file
+    repeats an id, or another file holds one of its ids (the claim fails), the work is rolled
+    back to a savepoint and the careful path reads it record by record."""
+    kind = records.kind
     params = _params(file_id, window, kind=kind.name)
-    cur.execute("SAVEPOINT fast_path")
-    try:
-        counts = _fast_path(cur, kind, path, params)
-    except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.errors.DeadlockDetected) as exc:
-        log.debug("%s: fast path failed (%s); checking every value", path.name, " ".join(str(exc).split())[:200])
-        counts = None
-    if counts is not None:
-        cur.execute("RELEASE SAVEPOINT fast_path")
-        return counts, None
-    cur.execute("ROLLBACK TO SAVEPOINT fast_path")
-    return _careful_path(cur, kind, path, params)
+    if records.simple:
+        cur.execute("SAVEPOINT fast_path")
+        try:
+            counts = _fast_path(cur, records, params)
+        except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.errors.DeadlockDetected) as exc:
+            log.debug("%s: fast path failed (%s); checking every record", kind.name,
+                      " ".join(str(exc).split())[:200])
+            counts = None
+        if counts is not None:
+            cur.execute("RELEASE SAVEPOINT fast_path")
+            return counts
+        cur.execute("ROLLBACK TO SAVEPOINT fast_path")
+    return _careful_path(cur, records, params)
 
 
-def _fast_path(cur, kind: RecordKind, path: Path, params: dict) -> tuple[int, int, int] | None:
+def _fast_path(cur, records: RecordFile, params: dict) -> tuple[int, int, int] | None:
     """Typed COPY, then either one plain insert (the usual file: every row good) or the merge
-    that says which rows fail. None when the file repeats an id (the careful path ranks them)."""
+    that says which rows fail. None when COPY did not take every record, or the file repeats an
+    id (the careful path ranks them)."""
+    kind = records.kind
     started = time.perf_counter()
-    rows_read = _stage(cur, stage_table(kind, typed=True), kind, path)
+    count = records.simple_count()
+    rows_read = _stage(cur, kind, records.body, typed=True)
+    if rows_read != count:
+        log.warning("COPY took %d rows of %d records; reading the file record by record", rows_read, count)
+        return None
     cur.execute(staged_ids_sql(kind))
     distinct, low, high = cur.fetchone()
     if distinct < rows_read:
@@ -278,14 +350,14 @@ def _fast_path(cur, kind: RecordKind, path: Path, params: dict) -> tuple[int, in
         cur.execute(clean_insert_sql(kind), params)
         if cur.rowcount == rows_read:
             claim_record_ids(cur, params["file_id"], kind.name, _id_ranges(cur, kind, rows_read, low, high))
-            log.debug("%s: copy %.3f s, reference probe %.3f s, insert and claim %.3f s", path.name,
+            log.debug("%s: copy %.3f s, reference probe %.3f s, insert and claim %.3f s", kind.name,
                       copied - started, probed - copied, time.perf_counter() - probed)
             return rows_read, rows_read, 0
         cur.execute("ROLLBACK TO SAVEPOINT clean_insert")
     cur.execute(merge_sql(kind, joins=joins), params)
-    rows_read, rows_loaded, rows_rejected, record_ids = cur.fetchone()
+    staged, rows_loaded, rows_rejected, record_ids = cur.fetchone()
     claim_record_ids(cur, params["file_id"], kind.name, record_ids)
-    return rows_read, rows_loaded, rows_rejected
+    return staged, rows_loaded, rows_rejected
 
 
 def _id_ranges(cur, kind: RecordKind, rows: int, low: int | None, high: int | None) -> str | None:
@@ -298,19 +370,16 @@ def _id_ranges(cur, kind: RecordKind, rows: int, low: int | None, high: int | No
     return cur.fetchone()[0]
 
 
-def _careful_path(cur, kind: RecordKind, path: Path,
-                  params: dict) -> tuple[tuple[int, int, int] | None, str | None]:
-    """Stage as text and check every value; rows with ids another file holds are rejected."""
-    cur.execute("SAVEPOINT text_copy")
-    try:
-        _stage(cur, stage_table(kind, typed=False), kind, path)
-    except psycopg2.DataError as exc:  # bad CSV, ragged rows, bytes that are not UTF-8
-        cur.execute("ROLLBACK TO SAVEPOINT text_copy")
-        return None, " ".join(str(exc).split())[:2000]
+def _careful_path(cur, records: RecordFile, params: dict) -> tuple[int, int, int]:
+    """Read the file record by record: records that cannot be rows are rejected here, the rest
+    are staged as text and every value is checked; rows with ids another file holds are rejected."""
+    kind = records.kind
+    checked = check_records(records)
+    _stage(cur, kind, checked.clean, typed=False)
     for _ in range(CLAIM_ATTEMPTS):
         cur.execute("SAVEPOINT careful_merge")
         cur.execute(merge_sql(kind, careful=True), params)
-        rows_read, rows_loaded, rows_rejected, record_ids = cur.fetchone()
+        staged, rows_loaded, rows_rejected, record_ids = cur.fetchone()
         try:
             claim_record_ids(cur, params["file_id"], kind.name, record_ids)
         except (psycopg2.errors.ExclusionViolation, psycopg2.errors.DeadlockDetected):
@@ -318,8 +387,9 @@ def _careful_path(cur, kind: RecordKind, path: Path,
             # waited on each other): merge again, now seeing its claim, and reject those rows.
             cur.execute("ROLLBACK TO SAVEPOINT careful_merge")
             continue
-        return (rows_read, rows_loaded, rows_rejected), None
-    raise RuntimeError(f"{path.name}: could not claim its record ids after {CLAIM_ATTEMPTS} attempts")
+        record_rejected(cur, params["file_id"], [(r.line_number, r.reason, r.raw) for r in checked.rejected])
+        return checked.records, rows_loaded, rows_rejected + len(checked.rejected)
+    raise RuntimeError(f"could not claim its record ids after {CLAIM_ATTEMPTS} attempts")
 
 
 def configure_session(conn) -> None:

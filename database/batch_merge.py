@@ -61,12 +61,21 @@ def create_stage_sql(kind: RecordKind, *, typed: bool) -> str:
     Once per session: creating and dropping a table per file writes and then deletes a dozen
     catalog rows each time, and an ON COMMIT DELETE ROWS table would be truncated at every
     commit whether or not the file used it; a TRUNCATE of the one table used is the cheapest.
-    typed: columns of the values' types (the fast path: COPY parses the values, and fails on the
-    first one it cannot read); otherwise all text, which any well-formed CSV fits. There is no
-    row-number column (a sequence would cost on every row): rows of a freshly truncated table
-    lie in file order, so a row's line is its rank by ctid, plus one for the header."""
-    columns = ",\n    ".join(f"{c.name} {CAST[c.kind] if typed else 'text'}" for c in kind.columns)
-    return f"CREATE TEMP TABLE IF NOT EXISTS {stage_table(kind, typed=typed)} (\n    {columns}\n)"
+    typed: columns of the values' types (the fast path: a simple file's bytes as they are; COPY
+    parses the values, and fails on the first one it cannot read). It has no line-number column
+    (it would cost on every row): rows of a freshly truncated table lie in file order, and a
+    simple file has one record per line, so a row's line is its rank by ctid, plus one for the
+    header. Otherwise all text, with the line each record starts on first (the careful path:
+    records checked one by one and written out again by database.record_file)."""
+    columns = [f"{c.name} {CAST[c.kind] if typed else 'text'}" for c in kind.columns]
+    if not typed:
+        columns.insert(0, "line_number bigint")
+    return f"CREATE TEMP TABLE IF NOT EXISTS {stage_table(kind, typed=typed)} (\n    " + ",\n    ".join(columns) + "\n)"
+
+
+def stage_columns(kind: RecordKind, *, typed: bool) -> tuple[str, ...]:
+    """The columns a staging table is copied into, in the order of the CSV given to COPY."""
+    return kind.header if typed else ("line_number", *kind.header)
 
 
 def _quote(text: str) -> str:
@@ -125,7 +134,10 @@ def _typed_select(kind: RecordKind, careful: bool, numbered: bool) -> str:
             what = "a real date; or outside the window"
         if check != "true":
             reasons.append(f"WHEN s.{c.name} IS NOT NULL AND NOT {check} THEN {_quote(f'{c.name}: not {what}')}")
-    line = "row_number() OVER (ORDER BY s.ctid) + 1" if numbered else "NULL::bigint"
+    if not numbered:
+        line = "NULL::bigint"
+    else:
+        line = "s.line_number" if careful else "row_number() OVER (ORDER BY s.ctid) + 1"
     raw = ", ".join(f"coalesce(s.{c.name}::text, '')" for c in kind.columns)
     # OFFSET 0 keeps this a subquery evaluated once per row: without it the planner could
     # repeat each cast wherever the outer query uses the value.
@@ -237,8 +249,8 @@ def _kind_rules(kind: RecordKind) -> tuple[list[str], list[str]]:
 
 
 def _checked_select(kind: RecordKind, careful: bool, joins: set[str] | None, numbered: bool) -> str:
-    """SELECT line_number, <column>_v..., record_date_v, reason (NULL: the row is good), raw_row
-    (set where reason is)."""
+    """SELECT line_number, <column>_v..., raw, record_date_v, reason (NULL: the row is good),
+    raw_row (set where reason is)."""
     ref_joins, ref_reasons = _reference_joins(kind, None if careful else joins)
     rule_joins, rule_reasons = _kind_rules(kind)
     event = f"t.{kind.event_time}_v"
@@ -250,18 +262,28 @@ def _checked_select(kind: RecordKind, careful: bool, joins: set[str] | None, num
     if careful:
         reasons.append(f"WHEN EXISTS (SELECT FROM ops.file_ledger l WHERE l.file_kind = %(kind)s "
                        f"AND l.record_ids @> {id_v}) THEN {_quote(kind.id_column + ': already loaded from another file')}")
-        reasons.append(f"WHEN row_number() OVER (PARTITION BY {id_v} ORDER BY t.line_number) > 1 "
-                       f"THEN {_quote(kind.id_column + ': duplicate within the file')}")
     values = ", ".join(f"t.{c.name}_v" for c in kind.columns)
-    return f"""SELECT x.*, CASE WHEN x.reason IS NOT NULL THEN x.raw END AS raw_row FROM (
-    SELECT t.line_number, {values}, t.raw_row AS raw,
+    checked = f"""SELECT t.line_number, {values}, t.raw_row AS raw,
            {sast_day(event)} AS record_date_v,
            coalesce(t.format_reason, CASE
             {chr(10).join(reasons)}
            END) AS reason
     FROM ({_typed_select(kind, careful, numbered)}) t
     {chr(10).join(ref_joins + rule_joins)}
-    OFFSET 0) x"""
+    OFFSET 0"""
+    if careful:
+        # Of the rows that share an id, the first one that passes every other check is kept and
+        # the others are duplicates: a broken earlier copy does not cost the good one its place.
+        id_x = f"x.{kind.id_column}_v"
+        duplicate = _quote(kind.id_column + ": duplicate within the file")
+        x_values = ", ".join(f"x.{c.name}_v" for c in kind.columns)
+        checked = f"""SELECT x.line_number, {x_values}, x.raw, x.record_date_v,
+           coalesce(x.reason, CASE WHEN row_number() OVER (PARTITION BY {id_x}
+                                   ORDER BY x.reason IS NOT NULL, x.line_number) > 1
+                              THEN {duplicate} END) AS reason
+    FROM ({checked}) x"""
+    return f"""SELECT c.*, CASE WHEN c.reason IS NOT NULL THEN c.raw END AS raw_row FROM (
+    {checked}) c"""
 
 
 def _outside_window(event: str) -> str:

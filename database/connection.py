@@ -44,6 +44,28 @@ def connect_with_retry(url: str | None = None, *, deadline_s: float = 60.0,
             delay = min(delay * 2, 2.0)
 
 
+# SQLSTATEs that say the server or the connection failed, not the statement: connection
+# exceptions (08), operator intervention such as a shutdown (57P), system errors such as I/O (58),
+# and running out of disk, connections or configured limits (53100, 53300, 53400). Out of memory
+# (53200) is not among them: one oversized input causes it, and the same input would again.
+INFRASTRUCTURE_SQLSTATES = ("08", "57P", "58", "53100", "53300", "53400")
+
+
+def lost_connection(exc: BaseException, conn) -> bool:
+    """True when `exc` means the database is out of reach (retry later, on a new connection);
+    False when it is about the work itself: the statement, or the data it was given."""
+    if conn is not None and conn.closed:
+        return True
+    if isinstance(exc, psycopg2.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg2.Error):
+        return False
+    code = exc.pgcode
+    if code is None:  # no answer from the server at all
+        return isinstance(exc, psycopg2.OperationalError)
+    return code.startswith(INFRASTRUCTURE_SQLSTATES)
+
+
 @contextmanager
 def transaction(conn: psycopg2.extensions.connection) -> Iterator[psycopg2.extensions.cursor]:
     """A cursor whose work commits on success and rolls back on any exception."""

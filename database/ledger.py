@@ -15,22 +15,18 @@ rejects those rows instead.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-HASH_CHUNK_BYTES = 1 << 20
+from psycopg2.extras import execute_values
+
+from database.record_file import sha256_chunks
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
     """(hex SHA-256, size in bytes) of a file, read in 1 MiB chunks (constant memory)."""
-    digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        return sha256_chunks(handle)
 
 
 def lock_key(sha256: str) -> int:
@@ -100,3 +96,10 @@ def record_quarantined(cur, file_id: int, kind: str | None, error: str) -> None:
                rows_read = NULL, rows_loaded = NULL, rows_rejected = NULL, error = %s
            WHERE file_id = %s""",
         (kind, error[:2000], file_id))
+
+
+def record_rejected(cur, file_id: int, rejected: list[tuple[int, str, str]]) -> None:
+    """Keep records that could not be rows: (line number, reason, the record's text) each."""
+    if rejected:
+        execute_values(cur, "INSERT INTO ops.rejected_row (file_id, line_number, reason, raw_row) VALUES %s",
+                       [(file_id, line, reason, raw) for line, reason, raw in rejected], page_size=1000)

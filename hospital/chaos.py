@@ -55,7 +55,7 @@ from hospital.kafka_config import producer_config
 from hospital.local import LocalServices, ServiceError
 from hospital.settings import SAST, Settings, SettingsError, load
 from hospital.shutdown import stop_on_signals
-from producer.batch_writer import write_atomically
+from hospital.atomic_write import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class Chaos:
         landing = BatchFolders.from_settings(self.settings).landing
         for case in files:
             if case.file_name.endswith(".csv"):
-                write_atomically(landing, case.file_name, case.data)
+                write_atomically(landing / case.file_name, case.data)
             else:  # left as it is: not a complete record file
                 (landing / case.file_name).write_bytes(case.data)
             self.files.append(case)

@@ -324,24 +324,35 @@ def bad_files(refs: Refs, loaded: Path) -> list[BadFile]:
          "quarantined", reason="wrong header")
     case(3, "columns-reordered", "the vital-sign columns in another order",
          _csv(vitals[::-1], [r(3).vital(1)[::-1]]), "quarantined", reason="wrong header")
+
+    # Records that cannot be rows: each is rejected with its line, the rest of the file loads.
     case(4, "byte-order-mark", "a UTF-8 byte-order mark before the header", b"\xef\xbb\xbf" + good_vitals,
-         "quarantined", reason="wrong header")
+         "loaded", rows=5)
     short = [r(5).vital(i) for i in range(1, 4)]
     short[1] = short[1][:-2]
-    case(5, "missing-columns", "a row two fields short", _csv(vitals, short), "quarantined", reason="missing data")
+    case(5, "missing-columns", "a row two fields short", _csv(vitals, short), "loaded", rows=3,
+         rejected={3: "9 fields where the header has 11"})
     extra = [r(6).vital(i) for i in range(1, 4)]
     extra[1] = extra[1] + ["surplus"]
-    case(6, "extra-column", "a row with a field too many", _csv(vitals, extra), "quarantined", reason="extra data")
-    case(7, "latin-1", "Latin-1, not UTF-8 (Paracétamol)",
-         _csv(meds, [r(7).medication(1, drug_name="Paracétamol")]).decode().encode("latin-1"),
-         "quarantined", reason="UTF8")
+    case(6, "extra-column", "a row with a field too many", _csv(vitals, extra), "loaded", rows=3,
+         rejected={3: "12 fields where the header has 11"})
+    latin = [r(7).medication(1), r(7).medication(2, drug_name="Paracétamol")]
+    case(7, "latin-1", "a row in Latin-1, not UTF-8 (Paracétamol)", _csv(meds, latin).decode().encode("latin-1"),
+         "loaded", rows=2, rejected={3: "not UTF-8"})
     case(8, "truncated", "the last line cut off (no line end)",
-         _csv(vitals, [r(8).vital(i) for i in range(1, 4)])[:-20], "quarantined", reason="truncated")
+         _csv(vitals, [r(8).vital(i) for i in range(1, 4)])[:-20], "loaded", rows=3, rejected={4: "no line end"})
     case(9, "unterminated-quote", "a quoted field that never closes",
          _csv(meds, [r(9).medication(1)]) + f'{CORPUS_ID_BASE + 9002},1,W,"Paracetamol,1 g,oral\n'.encode(),
-         "quarantined", reason="quoted")
+         "loaded", rows=2, rejected={3: "unbalanced quote"})
     case(10, "nul-byte", "a NUL byte inside a field",
-         _csv(meds, [r(10).medication(1, drug_name="Para\x00cetamol")]), "quarantined", reason="0x00")
+         _csv(meds, [r(10).medication(1, drug_name="Para\x00cetamol"), r(10).medication(2)]), "loaded", rows=2,
+         rejected={2: "NUL"})
+    marked = _csv(vitals, [r(33).vital(i) for i in range(1, 6)]).split(b"\n")
+    case(33, "end-of-data-marker", "a line holding only \\. (where COPY stops reading) after the second row",
+         b"\n".join(marked[:3] + [b"\\."] + marked[3:]), "loaded", rows=6, rejected={4: "end-of-data marker"})
+    case(34, "crlf", "Windows line ends (CR LF) and a quoted field with a comma and a line break",
+         _csv(meds, [r(34).medication(1), r(34).medication(2, dose="1 g, then\n500 mg")]).replace(b"\n", b"\r\n"),
+         "loaded", rows=2)
     case(11, "gzip", "gzip bytes under a .csv name", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x8b\xae\xe5\x02\x00",
          "quarantined", reason="UTF-8")
 

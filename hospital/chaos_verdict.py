@@ -302,7 +302,9 @@ def _per_file_counts(cur) -> tuple[Counter, Counter]:
 
 
 def _data_rows(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8") as handle:
+    """Records after the header, as the csv module reads them (bytes that are not UTF-8 kept as
+    they are: a record holding them is still a record, rejected by the loader)."""
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
 
 

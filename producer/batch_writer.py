@@ -17,7 +17,6 @@ import argparse
 import io
 import json
 import logging
-import os
 import re
 import sys
 import threading
@@ -29,8 +28,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from database.batch_files import KINDS, TMP_SUFFIX, BatchFolders, file_name
+from database.batch_files import KINDS, BatchFolders, file_name
 from database.connection import connect_with_retry
+from hospital.atomic_write import write_atomically
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import Settings, load
 from hospital.shutdown import stop_on_signals
@@ -187,20 +187,7 @@ class WriterState:
         return saved.get("next_tick", 0) if saved.get("key") == self.key else 0
 
     def save(self, next_tick: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + TMP_SUFFIX)
-        tmp.write_text(json.dumps({"key": self.key, "next_tick": next_tick}), encoding="utf-8")
-        os.replace(tmp, self.path)
-
-
-def write_atomically(folder: Path, name: str, data: bytes) -> Path:
-    """Write `name.tmp`, then rename it to `name`: readers see the whole file or nothing."""
-    final = folder / name
-    tmp = folder / (name + TMP_SUFFIX)
-    with tmp.open("wb") as handle:
-        handle.write(data)
-    os.replace(tmp, final)
-    return final
+        write_atomically(self.path, json.dumps({"key": self.key, "next_tick": next_tick}).encode("utf-8"))
 
 
 def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES, days: int = WINDOW_DAYS,
@@ -244,7 +231,7 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
             if records.rows(kind_name) == 0:
                 continue  # no file rather than a header alone: every such file would be the same bytes
             data = csv_bytes(KINDS[kind_name], columns)
-            write_atomically(folders.landing, file_name(KINDS[kind_name], instant, n), data)
+            write_atomically(folders.landing / file_name(KINDS[kind_name], instant, n), data)
             result.files += 1
             result.bytes += len(data)
             result.rows += records.rows(kind_name)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Producer
 
 from database.connection import connect_with_retry
+from hospital.atomic_write import write_atomically
 from hospital.clock import STREAM_INTERVAL, SimClock, tick_count, tick_time
 from hospital.kafka_config import producer_config
 from hospital.settings import SAST, Settings, load
@@ -88,10 +88,7 @@ def read_state(path: Path, *, seed: int, start: datetime) -> dict | None:
 
 def write_state(path: Path, state: dict) -> None:
     """Replace the state file atomically (write a temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(state).encode("utf-8"))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
 import shutil
 import signal
@@ -23,8 +24,9 @@ import pytest
 from database.batch_files import KINDS, BatchFolders
 from database.batch_ingest import (PAUSE_BEFORE_COMMIT_ENV, PassResult, Window, _stage_and_merge, configure_session,
                                    load_file, prepare_partitions, run)
-from database.ledger import claim, record_loaded, sha256_file
+from database.ledger import claim, record_loaded
 from database.connection import connect
+from database.record_file import open_records, read_landed
 from producer.batch_writer import write_window
 from tests.integration.batch_fixtures import PATIENT_ID_BASE, STAFF_ID_BASE, load_batch_population
 from tests.integration.stream_fixtures import wait_for
@@ -156,44 +158,88 @@ def _write_csv(path: Path, header, rows, *, encoding="utf-8"):
     return path
 
 
-def test_unreadable_files_are_quarantined_and_the_run_goes_on(batch_settings):
+def test_only_files_that_are_not_record_files_are_quarantined_and_the_run_goes_on(batch_settings):
     folders = BatchFolders.from_settings(batch_settings)
     folders.create()
-    header = KINDS["vital_sign"].header
-    good = _write_csv(folders.landing / "a_good.csv", header, _good_rows("vital_sign", 20))
-    truncated = _write_csv(folders.landing / "b_truncated.csv", header, _good_rows("vital_sign", 20, 100))
-    truncated.write_bytes(truncated.read_bytes()[:-25])
+    good = _write_csv(folders.landing / "a_good.csv", KINDS["vital_sign"].header, _good_rows("vital_sign", 20))
     _write_csv(folders.landing / "c_wrong_header.csv", ["id", "patient", "when"], [["1", "2", "3"]])
-    missing = _good_rows("vital_sign", 5, 200)
-    missing[3] = missing[3][:-2]
-    _write_csv(folders.landing / "d_missing_columns.csv", header, missing)
-    extra = _good_rows("vital_sign", 5, 300)
-    extra[2] = extra[2] + ["surplus"]
-    _write_csv(folders.landing / "e_extra_column.csv", header, extra)
-    latin1 = _good_rows("medication", 5, 400)
-    latin1[1][3] = "Paracétamol"
-    _write_csv(folders.landing / "f_not_utf8.csv", KINDS["medication"].header, latin1, encoding="latin-1")
     (folders.landing / "g_empty.csv").write_bytes(b"")
+    (folders.landing / "h_only_a_bom.csv").write_bytes(b"\xef\xbb\xbf")
+    (folders.landing / "i_latin1_header.csv").write_bytes("patient_id,né\n1,2\n".encode("latin-1"))
     stray = folders.landing / "h_half_written.csv.tmp"
     stray.write_bytes(b"vital_sign_id,patient_id\n1,")
 
     result = run(batch_settings)
 
-    bad = {"b_truncated.csv", "c_wrong_header.csv", "d_missing_columns.csv", "e_extra_column.csv",
-           "f_not_utf8.csv", "g_empty.csv"}
+    bad = {"c_wrong_header.csv", "g_empty.csv", "h_only_a_bom.csv", "i_latin1_header.csv"}
     assert (result.loaded, result.quarantined) == (1, len(bad))
     ledger = dict(_query(batch_settings, "SELECT file_name, status FROM ops.file_ledger"))
     assert ledger == {"a_good.csv": "loaded", **{name: "quarantined" for name in bad}}
     errors = dict(_query(batch_settings, "SELECT file_name, error FROM ops.file_ledger WHERE status = 'quarantined'"))
-    assert all(errors.values())
-    assert "truncated" in errors["b_truncated.csv"] and "empty" in errors["g_empty.csv"]
-    assert "wrong header" in errors["c_wrong_header.csv"]
-    assert "UTF8" in errors["f_not_utf8.csv"]
+    assert "empty" in errors["g_empty.csv"] and "empty" in errors["h_only_a_bom.csv"]
+    assert "wrong header" in errors["c_wrong_header.csv"] and "UTF-8" in errors["i_latin1_header.csv"]
     assert {p.name for p in folders.quarantine.iterdir()} == bad
     assert [p.name for p in folders.landing.iterdir()] == [stray.name]
     assert sorted(_ids_in_table(batch_settings, "vital_sign")) == list(range(1, 21))
     assert _query(batch_settings, "SELECT rows_read, rows_loaded FROM ops.file_ledger WHERE file_name = %s",
                   (good.name,)) == [(20, 20)]
+
+
+def _lines(rows) -> list[bytes]:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode().splitlines(keepends=True)
+
+
+def test_records_that_cannot_be_rows_are_rejected_with_their_line_and_the_rest_load(batch_settings):
+    """Finding 5 of the trust review: one surplus field, or a byte-order mark, sent the whole
+    file to quarantine. Now each such record is rejected with its line and the rest load."""
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    header = (",".join(KINDS["vital_sign"].header) + "\n").encode()
+    lines = _lines(_good_rows("vital_sign", 12))
+    broken = {
+        3: lines[1].rstrip(b"\n") + b",surplus\n",                 # a field too many
+        4: b",".join(lines[2].split(b",")[:-2]) + b"\n",            # two fields too few
+        5: lines[3].replace(b"MED1", b"M\xe9D1"),                   # latin-1, not UTF-8
+        6: b"\\.\n",                                              # COPY's end-of-data marker
+        7: b"\n",                                                  # an empty line
+        8: lines[6].replace(b"MED1", b"ME\x00D1"),                  # a NUL byte
+    }
+    body = [broken.get(n, line) for n, line in enumerate(lines, start=2)]
+    body[-1] = body[-1][:-7]                                        # the last line cut short
+    (folders.landing / "bom_and_bad_records.csv").write_bytes(b"\xef\xbb\xbf" + header + b"".join(body))
+
+    result = run(batch_settings)
+
+    assert (result.loaded, result.quarantined) == (1, 0)
+    by_line = dict(_query(batch_settings, "SELECT line_number, reason FROM ops.rejected_row"))
+    assert set(by_line) == {3, 4, 5, 6, 7, 8, 13}
+    assert "12 fields" in by_line[3] and "9 fields" in by_line[4] and "UTF-8" in by_line[5]
+    assert "\\." in by_line[6] and "empty" in by_line[7] and "NUL" in by_line[8] and "line end" in by_line[13]
+    assert sorted(_ids_in_table(batch_settings, "vital_sign")) == [1, 8, 9, 10, 11]
+    assert _query(batch_settings, "SELECT rows_read, rows_loaded, rows_rejected FROM ops.file_ledger") == [(12, 5, 7)]
+
+
+def test_a_lone_end_of_data_marker_loses_no_records(batch_settings):
+    """Finding 1 of the trust review: a vital-sign file of 2,626 records with a line holding only
+    \\. after record 99 was recorded loaded with 99 rows (COPY stops there without an error)."""
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    lines = _lines(_good_rows("vital_sign", 2626))
+    header = (",".join(KINDS["vital_sign"].header) + "\n").encode()
+    path = folders.landing / "vital_sign_marker.csv"
+    path.write_bytes(header + b"".join(lines[:99]) + b"\\.\n" + b"".join(lines[99:]))
+    records = sum(1 for _ in csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))) - 1
+
+    result = run(batch_settings)
+
+    assert records == 2627 and (result.loaded, result.rows_read) == (1, records)
+    assert sorted(_ids_in_table(batch_settings, "vital_sign")) == list(range(1, 2627))
+    assert _query(batch_settings, "SELECT line_number, reason FROM ops.rejected_row") == [
+        (101, "a line holding only \\. (COPY's end-of-data marker)")]
+    assert _query(batch_settings, "SELECT rows_read, rows_loaded, rows_rejected FROM ops.file_ledger") == [
+        (2627, 2626, 1)]
 
 
 def test_bad_rows_are_rejected_with_their_reasons(batch_settings):
@@ -282,9 +328,10 @@ def test_two_loaders_with_overlapping_files_keep_each_record_once(batch_settings
             configure_session(conn)
         prepare_partitions(conns[0], window)
         with conns[0].cursor() as cur:   # loader 1: everything but the commit
-            taken = claim(cur, sha256_file(first)[0], first.name, first.stat().st_size, "loader-1")
-            counts, problem = _stage_and_merge(cur, KINDS["vital_sign"], first, taken.file_id, window)
-            assert (counts, problem) == ((50, 50, 0), None)
+            landed = read_landed(first)
+            taken = claim(cur, landed.sha256, first.name, landed.size, "loader-1")
+            counts = _stage_and_merge(cur, open_records(landed), taken.file_id, window)
+            assert counts == (50, 50, 0)
             record_loaded(cur, taken.file_id, "vital_sign", *counts)
         result = PassResult()
         loader_2 = threading.Thread(target=load_file, args=(conns[1], second, folders, window, "loader-2", result))
@@ -374,19 +421,23 @@ def test_a_stopped_run_resumes_without_skipping_or_reloading(batch_settings, tmp
     _assert_reconciled(batch_settings)
 
 
-def test_day_partitions_roll_with_the_window(batch_settings):
-    conn = connect(batch_settings.database_url)
+def test_day_partitions_follow_the_window_and_the_loader_never_drops_one(batch_settings):
+    """A far-off --as-of (or a moved SIM_START) used to drop every earlier partition while their
+    files stayed `loaded`; dropping days is now an operator's act, never the loader's."""
+    folders = BatchFolders.from_settings(batch_settings)
+    folders.create()
+    _write_csv(folders.landing / "day_one.csv", KINDS["vital_sign"].header, _good_rows("vital_sign", 10))
     start = batch_settings.sim_start
     partitions = ("SELECT count(*), min(right(c.relname, 8)), max(right(c.relname, 8)) FROM pg_inherits i "
                   "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
                   "WHERE p.relname = 'vital_sign'")
-    try:
-        prepare_partitions(conn, Window.rolling(start))
-        assert _query(batch_settings, partitions)[0] == (10, "20260302", "20260311")  # 9 days and one ahead
-        prepare_partitions(conn, Window.rolling(start, as_of=start + timedelta(days=11)))
-        assert _query(batch_settings, partitions)[0] == (10, "20260305", "20260314")
-    finally:
-        conn.close()
+    assert run(batch_settings).rows_loaded == 10
+    assert _query(batch_settings, partitions)[0] == (10, "20260302", "20260311")  # 9 days and one ahead
+
+    run(batch_settings, as_of=start + timedelta(days=400))
+
+    assert _query(batch_settings, partitions)[0][1] == "20260302"
+    assert sorted(_ids_in_table(batch_settings, "vital_sign")) == list(range(1, 11))
 
 
 def test_a_target_too_small_for_vital_signs_writes_no_header_only_files(batch_settings):

@@ -1,0 +1,66 @@
+"""Reading a landed record file without PostgreSQL: records counted, bad ones told apart.
+
+The counts are checked against tests/rfc4180.py, a record splitter written from the rules
+(RFC 4180 as Python's csv module reads it), not against the loader's own reading."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from database.batch_files import KINDS
+from database.record_file import RecordFile, check_records
+from tests.rfc4180 import rfc4180_records
+
+VITAL = KINDS["vital_sign"]
+GOOD_ROW = "7,100001,MED1,2026-03-02T08:00:00+02:00,80,120,80,16,36.8,98,500001\n"
+
+
+def _body(text: str) -> RecordFile:
+    return RecordFile(VITAL, text.encode("utf-8", "surrogateescape"))
+
+
+# Text built from the characters that matter to CSV, and a few that do not.
+CSV_TEXT = st.text(alphabet=st.sampled_from(list(',"\r\n\\.ab7\x00é') + ["\udcff"]), max_size=200)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(CSV_TEXT)
+def test_every_record_is_counted_once_as_a_row_or_a_rejection(text):
+    checked = check_records(_body(text))
+    assert checked.records == len(rfc4180_records(text))
+    staged = list(csv.reader(io.StringIO(checked.clean.decode("utf-8"), newline="")))
+    assert len(staged) == checked.rows
+    assert all(len(row) == len(VITAL.columns) + 1 and row[0].isdigit() for row in staged)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from([GOOD_ROW, "\n", "1,2\n", "\\.\n", GOOD_ROW.replace("MED1", "M\x00")]), max_size=30))
+def test_a_simple_file_counts_its_lines_as_the_record_reader_does(lines):
+    records = _body("".join(lines))
+    assert records.simple
+    assert records.simple_count() == check_records(records).records == len(lines)
+
+
+def test_good_records_are_written_again_with_their_line_numbers_and_bad_ones_say_why():
+    text = GOOD_ROW + GOOD_ROW.replace("\n", ",extra\n") + '"multi\nline",' + GOOD_ROW[2:] + "\\.\n" + GOOD_ROW
+    checked = check_records(_body(text))
+    rows = list(csv.reader(io.StringIO(checked.clean.decode(), newline="")))
+    assert [row[0] for row in rows] == ["2", "4", "7"]          # the lines the good records start on
+    assert rows[1][1] == "multi\nline"
+    assert [(r.line_number, r.reason) for r in checked.rejected] == [
+        (3, "12 fields where the header has 11"), (6, "a line holding only \\. (COPY's end-of-data marker)")]
+
+
+def test_a_quoted_field_that_never_ends_is_one_rejected_record():
+    checked = check_records(_body(GOOD_ROW + '8,"100001,MED1\n' + GOOD_ROW))
+    assert checked.rows == 1 and [r.line_number for r in checked.rejected] == [3]
+    assert "unbalanced quote" in checked.rejected[0].reason
+
+
+def test_rejected_text_keeps_bad_bytes_visible_and_storable():
+    records = RecordFile(VITAL, GOOD_ROW.replace("MED1", "M\xe9\x00").encode("latin-1"))
+    (rejected,) = check_records(records).rejected
+    assert rejected.reason == "bytes that are not UTF-8" and "M\\xe9\\x00" in rejected.raw
