@@ -12,11 +12,14 @@
 --   core       people, patients, staff (with history), doctors, shift assignments
 --   stream     patient transfers from Kafka: current state and full event history
 --   clinical   patient records from batch files, partitioned by day (rolling 9 days)
---   ops        file ledger, rejected rows, quarantined events, consumer offsets, run state
---   analytics  read-only views for analysts; personal identifiers masked
+--   ops        file ledger, rejected rows, quarantined events, consumer offsets, run state,
+--              dropped day partitions
+--   analytics  read-only views for analysts; personal identifiers masked, identities keyed
+--   private    the pseudonym key; only the owner can read it
 --
 -- Roles (created NOLOGIN here; `make up` or the compose init script sets passwords)
---   hospital_ingest   what the pipeline writes as: DML only, no DDL
+--   hospital_ingest   what the pipeline writes as: DML only, no DDL; adds to the audit trail
+--                     (ledger, rejected rows, quarantined events) but cannot rewrite it
 --   hospital_analyst  read-only, and only through the analytics schema and reference data
 -- =====================================================================================
 
@@ -40,6 +43,9 @@ ALTER ROLE hospital_analyst SET default_transaction_read_only = on;
 -- btree_gist: lets the file ledger's exclusion constraint compare a text column (the record
 -- kind) alongside id ranges. Part of PostgreSQL's contrib, trusted since PostgreSQL 13.
 CREATE EXTENSION IF NOT EXISTS btree_gist;
+-- pgcrypto: hmac() and gen_random_bytes() for the keyed pseudonyms of analytics.person.
+-- Also contrib and trusted.
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 CREATE SCHEMA IF NOT EXISTS reference;
 CREATE SCHEMA IF NOT EXISTS core;
@@ -47,6 +53,7 @@ CREATE SCHEMA IF NOT EXISTS stream;
 CREATE SCHEMA IF NOT EXISTS clinical;
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS analytics;
+CREATE SCHEMA IF NOT EXISTS private;
 
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
@@ -451,8 +458,8 @@ END
 $$;
 COMMENT ON TABLE ops.file_ledger IS 'Every batch file ever taken, keyed by content hash, so each file loads exactly once whatever its name.';
 COMMENT ON COLUMN ops.file_ledger.sha256 IS 'SHA-256 of the file bytes, hex.';
-COMMENT ON COLUMN ops.file_ledger.status IS 'loaded (rows merged, rejects kept) or quarantined (the file could not be read at all).';
-COMMENT ON COLUMN ops.file_ledger.rows_read IS 'Data rows in the file; always rows_loaded + rows_rejected for a loaded file.';
+COMMENT ON COLUMN ops.file_ledger.status IS 'loaded (rows merged, rejects kept) or quarantined (the file could not be read at all: empty, too large, no record header, or a failure while loading it).';
+COMMENT ON COLUMN ops.file_ledger.rows_read IS 'Records in the file after the header, counted by the loader itself (RFC 4180), not by COPY; always rows_loaded + rows_rejected for a loaded file.';
 COMMENT ON COLUMN ops.file_ledger.file_id IS 'Ledger number of the file; clinical rows and rejected rows point to it.';
 COMMENT ON COLUMN ops.file_ledger.file_name IS 'Name the file was first taken under, for example vital_sign_20260302T0715_t0029.csv.';
 COMMENT ON COLUMN ops.file_ledger.file_kind IS 'Record kind the header names (admission, discharge, diagnosis, vital_sign, lab_result, medication); NULL when it names none.';
@@ -475,11 +482,11 @@ CREATE TABLE IF NOT EXISTS ops.rejected_row (
     CONSTRAINT fk_rejected_row_file FOREIGN KEY (file_id) REFERENCES ops.file_ledger (file_id)
 );
 COMMENT ON TABLE ops.rejected_row IS 'Rows of batch files that failed validation, with the reason and the row as it arrived.';
-COMMENT ON COLUMN ops.rejected_row.line_number IS 'Line in the file (1 is the header).';
+COMMENT ON COLUMN ops.rejected_row.line_number IS 'Line of the file the record starts on (1 is the header).';
 COMMENT ON COLUMN ops.rejected_row.rejected_row_id IS 'Surrogate key of the rejected row.';
 COMMENT ON COLUMN ops.rejected_row.file_id IS 'The ops.file_ledger row of the file the row came from.';
-COMMENT ON COLUMN ops.rejected_row.reason IS 'First failed check, as column: problem, for example heart_rate_bpm: not an integer.';
-COMMENT ON COLUMN ops.rejected_row.raw_row IS 'The row as staged from the file: its fields joined by commas, empty for NULL.';
+COMMENT ON COLUMN ops.rejected_row.reason IS 'First failed check, as column: problem, for example heart_rate_bpm: not an integer; or why the record cannot be a row at all, for example 12 fields where the header has 11.';
+COMMENT ON COLUMN ops.rejected_row.raw_row IS 'The row as staged from the file (its fields joined by commas, empty for NULL); for a record that could not be a row, its text as it arrived, bytes that are not UTF-8 as \xNN, at most 2,000 characters.';
 
 CREATE TABLE IF NOT EXISTS ops.quarantined_event (
     quarantined_event_id    bigint      GENERATED ALWAYS AS IDENTITY,
@@ -515,6 +522,39 @@ COMMENT ON COLUMN ops.consumer_offset.consumer_group IS 'Kafka consumer group th
 COMMENT ON COLUMN ops.consumer_offset.topic IS 'Kafka topic read.';
 COMMENT ON COLUMN ops.consumer_offset.kafka_partition IS 'Partition of the topic.';
 COMMENT ON COLUMN ops.consumer_offset.updated_at IS 'When the offset last moved forward (server clock).';
+
+CREATE TABLE IF NOT EXISTS ops.offset_incident (
+    offset_incident_id  bigint      GENERATED ALWAYS AS IDENTITY,
+    consumer_group      text        NOT NULL,
+    topic               text        NOT NULL,
+    kafka_partition     integer     NOT NULL,
+    stored_offset       bigint      NOT NULL,
+    log_start           bigint      NOT NULL,
+    log_end             bigint      NOT NULL,
+    kind                text        NOT NULL,
+    action              text        NOT NULL,
+    noticed_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_offset_incident PRIMARY KEY (offset_incident_id),
+    CONSTRAINT ck_offset_incident_kind CHECK (
+        (kind = 'ahead_of_log_end' AND stored_offset > log_end)
+        OR (kind = 'behind_log_start' AND stored_offset < log_start)),
+    CONSTRAINT ck_offset_incident_action CHECK (action IN ('resumed_from_log_start')),
+    CONSTRAINT ck_offset_incident_log CHECK (0 <= log_start AND log_start <= log_end)
+);
+COMMENT ON TABLE ops.offset_incident IS 'Every time the consumer found its stored offset (ops.consumer_offset) outside the partition''s log, and what it did; an append-only log.';
+COMMENT ON COLUMN ops.offset_incident.offset_incident_id IS 'Surrogate key of the incident.';
+COMMENT ON COLUMN ops.offset_incident.consumer_group IS 'Kafka consumer group whose stored offset it was.';
+COMMENT ON COLUMN ops.offset_incident.topic IS 'Kafka topic read.';
+COMMENT ON COLUMN ops.offset_incident.kafka_partition IS 'Partition of the topic.';
+COMMENT ON COLUMN ops.offset_incident.stored_offset IS 'The next offset PostgreSQL held for the partition when it was assigned.';
+COMMENT ON COLUMN ops.offset_incident.log_start IS 'First offset still in the partition''s log (low watermark) at that moment.';
+COMMENT ON COLUMN ops.offset_incident.log_end IS 'Offset after the last message in the log (high watermark) at that moment.';
+COMMENT ON COLUMN ops.offset_incident.kind IS 'ahead_of_log_end (the topic was recreated or truncated) or behind_log_start (log_start - stored_offset messages were deleted unread).';
+COMMENT ON COLUMN ops.offset_incident.action IS 'What the consumer did: resumed_from_log_start (and set the stored offset to log_start).';
+COMMENT ON COLUMN ops.offset_incident.noticed_at IS 'When the consumer recorded it (server clock).';
+-- A log: the pipeline adds and reads incidents, never changes them. (The schema-wide grant
+-- under Privileges must leave UPDATE and DELETE revoked here, as for ops.quarantined_event.)
+GRANT SELECT, INSERT ON ops.offset_incident TO hospital_ingest;
 
 CREATE TABLE IF NOT EXISTS ops.run_state (
     run_id              text        NOT NULL,
@@ -698,24 +738,82 @@ COMMENT ON COLUMN clinical.medication.route IS 'oral, iv, im, sc, inhaled, topic
 COMMENT ON COLUMN clinical.medication.administered_at IS 'When the dose was given (ISO 8601 SAST in the file).';
 COMMENT ON COLUMN clinical.medication.file_id IS 'The ops.file_ledger row of the file that brought it.';
 
--- Day partitions. The pipeline role owns no table, so it creates and drops partitions
--- through these two functions, which run with their owner's rights and touch only the
--- clinical schema's partitioned tables.
+-- Day partitions. The pipeline role owns no table, so it creates partitions through
+-- ops.ensure_day_partitions, which runs with its owner's rights and touches only the clinical
+-- schema's partitioned tables. It cannot drop any: the rolling window never drops data an
+-- operator did not ask to drop. Dropping old days is `hospital prune --before YYYY-MM-DD`
+-- (ops.drop_day_partitions_before, as the owner), and every partition it drops is recorded
+-- in ops.partition_drop, so a loaded file whose rows are gone is explained.
+--
+-- Both functions run with search_path = pg_catalog, pg_temp: built-in functions and
+-- operators resolve in pg_catalog first, a caller's temporary objects come last and can
+-- shadow nothing, and every table they name is schema-qualified.
+CREATE TABLE IF NOT EXISTS ops.partition_drop (
+    partition_drop_id   bigint      GENERATED ALWAYS AS IDENTITY,
+    table_name          text        NOT NULL,
+    partition_name      text        NOT NULL,
+    partition_day       date        NOT NULL,
+    row_count           bigint      NOT NULL,
+    file_ids            bigint[]    NOT NULL,
+    dropped_at          timestamptz NOT NULL DEFAULT now(),
+    dropped_by          text        NOT NULL DEFAULT session_user,
+    CONSTRAINT pk_partition_drop PRIMARY KEY (partition_drop_id),
+    CONSTRAINT ck_partition_drop_row_count CHECK (row_count >= 0)
+);
+COMMENT ON TABLE ops.partition_drop IS 'Every clinical day partition ever dropped (hospital prune), with the rows it held and the files they came from: why a loaded file''s rows may be gone.';
+COMMENT ON COLUMN ops.partition_drop.partition_drop_id IS 'Surrogate key of the record.';
+COMMENT ON COLUMN ops.partition_drop.table_name IS 'The partitioned clinical table, for example clinical.vital_sign.';
+COMMENT ON COLUMN ops.partition_drop.partition_name IS 'The partition dropped, for example clinical.vital_sign_20260302.';
+COMMENT ON COLUMN ops.partition_drop.partition_day IS 'The SAST day (record_date) the partition held.';
+COMMENT ON COLUMN ops.partition_drop.row_count IS 'Rows the partition held when it was dropped (counted, not estimated).';
+COMMENT ON COLUMN ops.partition_drop.file_ids IS 'The ops.file_ledger rows whose records the partition held, ascending; empty for an empty partition.';
+COMMENT ON COLUMN ops.partition_drop.dropped_at IS 'When the partition was dropped (server clock, start of the dropping transaction).';
+COMMENT ON COLUMN ops.partition_drop.dropped_by IS 'The database role the operator logged in as (session_user).';
+
+-- The days a partition function accepts: finite, and in years 1-9999, because a partition is
+-- named <table>_YYYYMMDD and a day outside those years would not fit (or would share a name).
+CREATE OR REPLACE FUNCTION ops.check_partition_day(day date, argument text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF day IS NULL OR NOT isfinite(day) OR day < DATE '0001-01-01' OR day > DATE '9999-12-31' THEN
+        RAISE EXCEPTION '% must be a day in the years 1-9999, got %', argument, coalesce(day::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION ops.check_partition_day(date, text) IS 'Raise invalid_parameter_value unless day is a finite day in the years 1-9999 (partitions are named <table>_YYYYMMDD); argument names it in the message.';
+
 CREATE OR REPLACE FUNCTION ops.ensure_day_partitions(first_day date, last_day date)
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, clinical
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    -- A loader asks for its window and a day ahead (10 days for the 9-day run); a span much
+    -- longer than that is a mistake (a far-off --as-of, a wrong SIM_START), not a window.
+    max_days constant integer := 62;
     parent text;
     day date;
     created integer := 0;
     partition_name text;
 BEGIN
+    PERFORM ops.check_partition_day(first_day, 'first_day');
+    PERFORM ops.check_partition_day(last_day, 'last_day');
+    IF last_day < first_day THEN
+        RAISE EXCEPTION 'last_day % is before first_day %', last_day, first_day
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF last_day - first_day + 1 > max_days THEN
+        RAISE EXCEPTION 'asked for % days of partitions (% to %); at most % at a time',
+                        last_day - first_day + 1, first_day, last_day, max_days
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- Two loaders may prepare the same days at once: one at a time, so neither trips
     -- over a partition the other has just created.
     PERFORM pg_advisory_xact_lock(hashtext('ops.ensure_day_partitions'));
     FOR parent IN
-        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'clinical' AND c.relkind = 'p'
     LOOP
         day := first_day;
@@ -732,38 +830,109 @@ BEGIN
     RETURN created;
 END
 $$;
-COMMENT ON FUNCTION ops.ensure_day_partitions(date, date) IS 'Create the missing day partitions of every clinical table for first_day..last_day; returns how many it made.';
+COMMENT ON FUNCTION ops.ensure_day_partitions(date, date) IS 'Create the missing day partitions of every clinical table for first_day..last_day (both finite, in order, at most 62 days); returns how many it made. The pipeline role may call it.';
+
+-- The first version returned only a count; a function's result type cannot be replaced in place.
+DO $$
+BEGIN
+    IF (SELECT prorettype FROM pg_proc WHERE oid = to_regprocedure('ops.drop_day_partitions_before(date)'))
+       = 'integer'::regtype THEN
+        DROP FUNCTION ops.drop_day_partitions_before(date);
+    END IF;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION ops.drop_day_partitions_before(first_kept_day date)
-RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, clinical
+RETURNS TABLE (dropped_table text, dropped_partition text, dropped_day date, dropped_rows bigint,
+               dropped_file_ids bigint[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     part record;
-    dropped integer := 0;
 BEGIN
+    PERFORM ops.check_partition_day(first_kept_day, 'first_kept_day');
     PERFORM pg_advisory_xact_lock(hashtext('ops.ensure_day_partitions'));
     FOR part IN
-        SELECT format('clinical.%I', child.relname) AS name,
+        SELECT format('clinical.%I', parent.relname) AS parent_name,
+               format('clinical.%I', child.relname) AS child_name,
                to_date(right(child.relname, 8), 'YYYYMMDD') AS day
-        FROM pg_inherits i
-        JOIN pg_class parent ON parent.oid = i.inhparent
-        JOIN pg_namespace n ON n.oid = parent.relnamespace
-        JOIN pg_class child ON child.oid = i.inhrelid
+        FROM pg_catalog.pg_inherits i
+        JOIN pg_catalog.pg_class parent ON parent.oid = i.inhparent
+        JOIN pg_catalog.pg_namespace n ON n.oid = parent.relnamespace
+        JOIN pg_catalog.pg_class child ON child.oid = i.inhrelid
         WHERE n.nspname = 'clinical' AND parent.relkind = 'p' AND child.relname ~ '_[0-9]{8}$'
+        ORDER BY 3, 1
     LOOP
-        IF part.day < first_kept_day THEN
-            EXECUTE format('DROP TABLE %s', part.name);
-            dropped := dropped + 1;
-        END IF;
+        CONTINUE WHEN part.day >= first_kept_day;
+        -- Locked before counting, so no loader adds a row between the count and the drop (the
+        -- parent first: dropping a partition locks it, and a loader locks parent, then child).
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part.parent_name);
+        EXECUTE format('SELECT count(*), coalesce(array_agg(DISTINCT file_id ORDER BY file_id), ''{}'') FROM %s',
+                       part.child_name)
+            INTO dropped_rows, dropped_file_ids;
+        INSERT INTO ops.partition_drop (table_name, partition_name, partition_day, row_count, file_ids)
+        VALUES (part.parent_name, part.child_name, part.day, dropped_rows, dropped_file_ids);
+        EXECUTE format('DROP TABLE %s', part.child_name);
+        dropped_table := part.parent_name;
+        dropped_partition := part.child_name;
+        dropped_day := part.day;
+        RETURN NEXT;
     END LOOP;
-    RETURN dropped;
 END
 $$;
-COMMENT ON FUNCTION ops.drop_day_partitions_before(date) IS 'Drop clinical day partitions older than first_kept_day (the rolling window); returns how many.';
+COMMENT ON FUNCTION ops.drop_day_partitions_before(date) IS 'Operator only (hospital prune): drop the clinical day partitions before first_kept_day (a finite day), record each in ops.partition_drop, and return them with the rows they held and the ledger files those came from.';
 
+REVOKE ALL ON FUNCTION ops.check_partition_day(date, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops.ensure_day_partitions(date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops.drop_day_partitions_before(date) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- The audit trail is final: ledger rows once finished, rejected rows and quarantined events
+-- (the pipeline role may only add those two; see Privileges)
+-- ---------------------------------------------------------------------------
+-- A loader claims a file (finished_at NULL) and completes its row in the same transaction
+-- (database/ledger.py); once finished_at is set the row is what happened, for every role.
+CREATE OR REPLACE FUNCTION ops.keep_finished_ledger_row()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.finished_at IS NOT NULL THEN
+        RAISE EXCEPTION 'ops.file_ledger row % (%) was finished at %; a finished ledger row cannot be changed or deleted',
+                        OLD.file_id, OLD.file_name, OLD.finished_at
+            USING HINT = 'The ledger is the audit trail of the batch loads. To empty a whole warehouse, an operator runs hospital run --fresh.';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION ops.keep_finished_ledger_row() IS 'Trigger function: refuse to UPDATE or DELETE an ops.file_ledger row whose finished_at is set.';
+
+CREATE OR REPLACE TRIGGER tg_file_ledger_finished_is_final
+    BEFORE UPDATE OR DELETE ON ops.file_ledger
+    FOR EACH ROW EXECUTE FUNCTION ops.keep_finished_ledger_row();
+COMMENT ON TRIGGER tg_file_ledger_finished_is_final ON ops.file_ledger IS 'A finished ledger row is final, whoever asks (ops.keep_finished_ledger_row).';
+
+-- ---------------------------------------------------------------------------
+-- private: the key of the analysts' pseudonyms
+-- ---------------------------------------------------------------------------
+-- One random 256-bit key, made the first time this file runs and never replaced (a new key
+-- would change every pseudonym). No role but the owner may use the schema: analytics.person
+-- reads the key with its owner's rights; an analyst sees only the keyed hashes.
+CREATE TABLE IF NOT EXISTS private.pseudonym_key (
+    pseudonym_key_id    integer     NOT NULL,
+    secret_key          bytea       NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_pseudonym_key PRIMARY KEY (pseudonym_key_id),
+    CONSTRAINT ck_pseudonym_key_single CHECK (pseudonym_key_id = 1),
+    CONSTRAINT ck_pseudonym_key_length CHECK (octet_length(secret_key) = 32)
+);
+COMMENT ON TABLE private.pseudonym_key IS 'The secret HMAC-SHA-256 key of analytics.person.identity_pseudonym: one row, made once by init_db.sql, readable by the owner only.';
+COMMENT ON COLUMN private.pseudonym_key.pseudonym_key_id IS 'Always 1: there is one key.';
+COMMENT ON COLUMN private.pseudonym_key.secret_key IS '32 random bytes (pgcrypto gen_random_bytes). Whoever holds them can test guessed ID numbers against the pseudonyms: never export them.';
+COMMENT ON COLUMN private.pseudonym_key.created_at IS 'When the key was made (server clock).';
+INSERT INTO private.pseudonym_key (pseudonym_key_id, secret_key)
+VALUES (1, gen_random_bytes(32))
+ON CONFLICT (pseudonym_key_id) DO NOTHING;
 
 -- ---------------------------------------------------------------------------
 -- Upgrade of a warehouse made by the first version of this file: per-file id claims
@@ -789,9 +958,14 @@ CREATE INDEX IF NOT EXISTS ix_admission_patient ON clinical.admission (patient_i
 -- ---------------------------------------------------------------------------
 -- analytics: what analysts read; personal identifiers masked
 -- ---------------------------------------------------------------------------
+-- The pseudonym is keyed: an unkeyed hash of an ID number is reversed by trying the few
+-- million IDs that fit a birth year and sex. The key comes from an uncorrelated subquery,
+-- which PostgreSQL runs once per query (an InitPlan), not once per row.
 CREATE OR REPLACE VIEW analytics.person AS
 SELECT p.person_id,
-       left(encode(sha256(convert_to('person:' || coalesce(p.sa_id_number, p.passport_number), 'UTF8')), 'hex'), 16)
+       left(encode(hmac(convert_to('person:' || coalesce(p.sa_id_number, p.passport_number), 'UTF8'),
+                        (SELECT k.secret_key FROM private.pseudonym_key k WHERE k.pseudonym_key_id = 1),
+                        'sha256'), 'hex'), 16)
            AS identity_pseudonym,
        p.sex,
        extract(year FROM p.date_of_birth)::integer AS birth_year,
@@ -802,9 +976,9 @@ SELECT p.person_id,
        p.postal_code,
        p.medical_aid IS NOT NULL AS has_medical_aid
 FROM core.person p;
-COMMENT ON VIEW analytics.person IS 'People without names, ID or passport numbers, phone, email or street address; identity replaced by a stable pseudonym.';
+COMMENT ON VIEW analytics.person IS 'People without names, ID or passport numbers, phone, email, street address or exact date of birth; identity replaced by a stable keyed pseudonym.';
 COMMENT ON COLUMN analytics.person.person_id IS 'As core.person.person_id.';
-COMMENT ON COLUMN analytics.person.identity_pseudonym IS 'First 16 hex digits of SHA-256 of person: and the SA ID (or passport) number; stable across loads.';
+COMMENT ON COLUMN analytics.person.identity_pseudonym IS 'First 16 hex digits of HMAC-SHA-256, under a secret key analysts cannot read (private.pseudonym_key), of person: and the SA ID (or passport) number. Stable across loads and queries, so a join key; not reversible by trying ID numbers.';
 COMMENT ON COLUMN analytics.person.sex IS 'F or M.';
 COMMENT ON COLUMN analytics.person.birth_year IS 'Year of birth only.';
 COMMENT ON COLUMN analytics.person.citizenship IS 'citizen, permanent_resident or foreign_national.';
@@ -966,11 +1140,25 @@ COMMENT ON COLUMN analytics.admissions_by_icd10_chapter.admissions IS 'Admission
 -- ---------------------------------------------------------------------------
 GRANT USAGE ON SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
--- `hospital run --fresh` empties the warehouse for a new run (data only; the schema stays).
-GRANT TRUNCATE ON ALL TABLES IN SCHEMA core, stream, clinical, ops TO hospital_ingest;
+-- Emptying the warehouse (`hospital run --fresh`) is an operator's action, done through
+-- DATABASE_ADMIN_URL: the pipeline truncates nothing. (Revoked from warehouses made before.)
+REVOKE TRUNCATE ON ALL TABLES IN SCHEMA reference, core, stream, clinical, ops FROM hospital_ingest;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA reference, core, stream, clinical, ops TO hospital_ingest;
+-- The audit trail. Rejected rows, quarantined events and offset incidents: add and read,
+-- never change. The ledger: add a claim and complete it (database/ledger.py sets only these
+-- columns); what a file is (hash, name, size, who claimed it when) is never changed, and a
+-- finished row not at all (tg_file_ledger_finished_is_final). Dropped partitions: read only.
+REVOKE UPDATE, DELETE ON ops.rejected_row, ops.quarantined_event, ops.offset_incident FROM hospital_ingest;
+REVOKE UPDATE, DELETE ON ops.file_ledger FROM hospital_ingest;
+GRANT UPDATE (file_kind, status, finished_at, rows_read, rows_loaded, rows_rejected, error, record_ids)
+    ON ops.file_ledger TO hospital_ingest;
+REVOKE INSERT, UPDATE, DELETE ON ops.partition_drop FROM hospital_ingest;
+-- Partitions: the pipeline creates them; only an operator drops them (hospital prune).
 GRANT EXECUTE ON FUNCTION ops.ensure_day_partitions(date, date) TO hospital_ingest;
-GRANT EXECUTE ON FUNCTION ops.drop_day_partitions_before(date) TO hospital_ingest;
+REVOKE EXECUTE ON FUNCTION ops.drop_day_partitions_before(date) FROM hospital_ingest;
+-- The pseudonym key: nobody but the owner (no USAGE on the schema, no grant on the table).
+REVOKE ALL ON SCHEMA private FROM PUBLIC, hospital_ingest, hospital_analyst;
+REVOKE ALL ON ALL TABLES IN SCHEMA private FROM PUBLIC, hospital_ingest, hospital_analyst;
 
 GRANT USAGE ON SCHEMA reference, analytics TO hospital_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA reference, analytics TO hospital_analyst;

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import math
 import subprocess
@@ -125,9 +126,10 @@ def backfill(settings: Settings, events: int, consumer_command) -> float:
     return 3 * ticks / (done - started)
 
 
-def real_consumer(topic: str, dlq: str) -> list[str]:
+def real_consumer(topic: str, dlq: str, days: int = 2) -> list[str]:
+    # The consumer quarantines events outside its window (SIM_START + days): give it the bench's days.
     return ["-m", "consumer.stream_consumer", "--topic", topic, "--dlq-topic", dlq,
-            "--group", f"bench-{uuid.uuid4().hex[:8]}"]
+            "--group", f"bench-{uuid.uuid4().hex[:8]}", "--days", str(days)]
 
 
 def naive_consumer(topic: str, _dlq: str) -> list[str]:
@@ -149,8 +151,7 @@ def live_latency(settings: Settings, ticks: int, tick_s: float) -> list[float]:
     produced: dict[str, float] = {}
     seen: dict[str, float] = {}
     with scratch_topic(settings, 6) as topic_name, scratch_topic(settings, 1) as dlq:
-        with child(settings, ["-m", "consumer.stream_consumer", "--topic", topic_name, "--dlq-topic", dlq,
-                              "--group", f"bench-{uuid.uuid4().hex[:8]}"]):
+        with child(settings, real_consumer(topic_name, dlq, days=2)):
             stop = threading.Event()
             watcher = threading.Thread(target=_watch, args=(settings, seen, stop))
             watcher.start()
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     days = args.events // 3 * 3 // 1440 + 2
     with ExitStack() as stack:
         fast_db = stack.enter_context(scratch(settings, days))
-        rate = backfill(fast_db, args.events, real_consumer)
+        rate = backfill(fast_db, args.events, functools.partial(real_consumer, days=days))
         print(f"backfill: {rate:,.0f} events/s ({args.events} events)", file=sys.stderr)
         base_db = stack.enter_context(scratch(settings, days))
         base_rate = backfill(base_db, args.baseline_events, naive_consumer)

@@ -42,9 +42,10 @@ from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql
                                   reference_probe_sql, stage_columns, stage_table, staged_id_ranges_sql,
                                   staged_ids_sql, window_days)
 from database.bulk_copy import copy_csv
-from database.connection import connect_with_retry, lost_connection
+from database.connection import connect_with_retry, infrastructure_failure
 from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
-from database.record_file import LandedFile, RecordFile, Unreadable, check_records, open_records, read_landed
+from database.record_file import (LandedFile, RecordFile, Unreadable, check_records, open_records, printable_name,
+                                  read_landed)
 from hospital.atomic_write import write_atomically
 from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
 from hospital.settings import SAST, Settings, load
@@ -135,7 +136,10 @@ def _settle(landed: LandedFile, folder: Path, tag: str) -> Path | None:
     if found is None:
         return None  # another worker moved it first
     if found == landed.identity:
-        os.replace(path, target)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            return None  # another worker moved it in the same instant
         if _identity(target) == landed.identity:
             return target
         try:  # replaced in the instant between the check and the move: the newcomer goes back
@@ -183,12 +187,15 @@ def load_file(conn, path: Path, folders: BatchFolders, window: Window, worker: s
     try:
         landed = read_landed(path)
     except FileNotFoundError:
+        return  # another worker moved it first
+    except OSError as exc:  # not readable by this process: nothing to hash, claim or move
+        log.error("%s: cannot be read (%s); left in landing", printable_name(path), exc)
         return
     try:
         outcome = _take(conn, landed, window, worker, wait)
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
         _rollback(conn)
-        if lost_connection(exc, conn):
+        if infrastructure_failure(exc, conn):
             raise
         problem = f"failed while loading: {type(exc).__name__}: {' '.join(str(exc).split())}"[:2000]
         outcome = _quarantine_after_failure(conn, landed, worker, problem)
@@ -243,7 +250,7 @@ def _quarantine_after_failure(conn, landed: LandedFile, worker: str, problem: st
         conn.commit()
     except Exception as exc:  # noqa: BLE001
         _rollback(conn)
-        if lost_connection(exc, conn):
+        if infrastructure_failure(exc, conn):
             raise
         log.error("%s: could not be recorded as quarantined (%s); left in landing", landed.name, exc)
         return None

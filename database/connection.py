@@ -44,16 +44,18 @@ def connect_with_retry(url: str | None = None, *, deadline_s: float = 60.0,
             delay = min(delay * 2, 2.0)
 
 
-# SQLSTATEs that say the server or the connection failed, not the statement: connection
-# exceptions (08), operator intervention such as a shutdown (57P), system errors such as I/O (58),
-# and running out of disk, connections or configured limits (53100, 53300, 53400). Out of memory
-# (53200) is not among them: one oversized input causes it, and the same input would again.
-INFRASTRUCTURE_SQLSTATES = ("08", "57P", "58", "53100", "53300", "53400")
+# SQLSTATEs that say the service failed, not the statement or the data it was given: connection
+# exceptions (08), a transaction that lost a race and can simply run again (40: deadlock,
+# serialization), operator intervention such as a shutdown or a cancel (57), system errors such
+# as I/O (58), and running out of disk, connections or configured limits (53100, 53300, 53400).
+# Out of memory (53200) is not among them: one oversized input causes it, and would again.
+INFRASTRUCTURE_SQLSTATES = ("08", "40", "57", "58", "53100", "53300", "53400")
 
 
-def lost_connection(exc: BaseException, conn) -> bool:
-    """True when `exc` means the database is out of reach (retry later, on a new connection);
-    False when it is about the work itself: the statement, or the data it was given."""
+def infrastructure_failure(exc: BaseException, conn) -> bool:
+    """True when `exc` is a failure of PostgreSQL or of the way to it (retry, on a new connection
+    if this one closed); False when it is about the work itself: a statement, or its data, that
+    would fail again. The one rule the loader and the consumer both follow."""
     if conn is not None and conn.closed:
         return True
     if isinstance(exc, psycopg2.InterfaceError):

@@ -15,7 +15,7 @@ from pathlib import Path
 from database.connection import connect
 from hospital.settings import SettingsError, load
 
-SCHEMAS = ("reference", "core", "stream", "clinical", "ops", "analytics")
+SCHEMAS = ("reference", "core", "stream", "clinical", "ops", "analytics", "private")
 
 TABLES_SQL = """
 SELECT n.nspname, c.relname, c.relkind, coalesce(obj_description(c.oid, 'pg_class'), '')

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),
     "chaos": ("hospital.chaos", "the window under kill -9s, service restarts and bad inputs; ends with a verdict (make chaos)"),
     "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
+    "prune": ("hospital.prune", "operator: drop clinical day partitions before a day, recorded in ops.partition_drop"),
     "report": ("hospital.report", "write an HTML page with PNG charts of the run (DATA_DIR/report/index.html)"),
     "data-dictionary": ("database.data_dictionary", "write docs/data_dictionary.md from the schema's comments"),
     "deliverables": ("hospital.deliverables", "zip the checklist's deliverables (CSVs, compose, schema, README, brief, scripts)"),

@@ -147,7 +147,7 @@ def part_args(name: str, settings: Settings, options: RunOptions) -> list[str]:
     one pass at a time instead); the others keep their own place in DATA_DIR or PostgreSQL."""
     days = ["--days", str(options.days)]
     if name == "consumer":
-        return ["consume-transfers", "--instance-id", "run-consumer"]
+        return ["consume-transfers", "--instance-id", "run-consumer", *days]  # events outside the window: quarantined
     if name == "producer":
         return ["produce-transfers", "--ticks", str(tick_count(timedelta(days=options.days), STREAM_INTERVAL))]
     if name == "writer":
@@ -205,8 +205,16 @@ def finish_run(settings: Settings, options: RunOptions, status: str) -> None:
 
 
 def reset(settings: Settings) -> None:
-    """Empty what runs write: warehouse data (not reference data), the topics, the run folders."""
-    conn = connect(settings.require("database_url"))
+    """Empty what runs write: warehouse data (not reference data), the topics, the run folders.
+
+    Emptying a warehouse, audit trail included, is an operator's action: this connects as the
+    owner (DATABASE_ADMIN_URL), because the pipeline role may not truncate. Raises SettingsError,
+    before anything is emptied, when that is not set. The pseudonym key (schema private) stays."""
+    try:
+        admin_url = settings.require("database_admin_url")
+    except SettingsError as exc:
+        raise SettingsError(f"--fresh empties the warehouse, an operator's action that connects as the owner: {exc}") from None
+    conn = connect(admin_url)
     try:
         with transaction(conn) as cur:
             cur.execute(RUN_TABLES_SQL)
@@ -356,7 +364,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--target-size", default="5GB", help="total size of the window's record files (default 5GB)")
     parser.add_argument("--people", type=int, default=5_000_000, help="people to generate (default 5,000,000)")
     parser.add_argument("--fresh", action="store_true",
-                        help="empty the warehouse (not reference data), the topics and the run folders first")
+                        help="empty the warehouse (not reference data), the topics and the run folders first; "
+                             "an operator's action, so it connects as DATABASE_ADMIN_URL")
     return parser
 
 

@@ -31,7 +31,8 @@ SELECT
     (SELECT count(*) - count(DISTINCT (transfer_id, version)) FROM stream.transfer_event),
     (SELECT count(*) FROM stream.transfer),
     (SELECT count(DISTINCT floor(extract(epoch FROM event_time - %(start)s) / %(stream_s)s))
-       FROM stream.transfer_event WHERE event_time >= %(start)s AND event_time < %(end)s)
+       FROM stream.transfer_event WHERE event_time >= %(start)s AND event_time < %(end)s),
+    (SELECT count(*) FROM ops.offset_incident WHERE topic = %(topic)s AND consumer_group = %(group)s)
 """
 
 BATCH_SQL = """
@@ -93,8 +94,9 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
     try:
         with conn.cursor() as cur:
             cur.execute(TRANSFERS_SQL, {"topic": settings.transfers_topic, "start": start, "end": end,
-                                        "stream_s": STREAM_INTERVAL.total_seconds()})
-            stored, quarantined, duplicates, transfers, stream_ticks = cur.fetchone()
+                                        "stream_s": STREAM_INTERVAL.total_seconds(),
+                                        "group": settings.consumer_group})
+            stored, quarantined, duplicates, transfers, stream_ticks, offset_incidents = cur.fetchone()
             cur.execute(BATCH_SQL)
             (files_loaded, files_quarantined, rows_read, rows_loaded, rows_rejected, bytes_processed,
              unreconciled, batch_ticks) = cur.fetchone()
@@ -119,6 +121,8 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
         "transfers": {"events_produced": produced, "events_stored": stored,
                       "events_quarantined": quarantined, "duplicates": duplicates, "transfers": transfers,
                       "consumer_lag": lag,
+                      # Stored offsets found outside the topic's log (ops.offset_incident).
+                      "offset_incidents": offset_incidents,
                       # Re-sent events (a tick sent again after a producer restart) change nothing.
                       "events_replayed": None if lag is None else produced - lag - stored - quarantined},
         "batch": {"files_written": waiting + count_files(folders.archive) + count_files(folders.quarantine),

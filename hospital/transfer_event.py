@@ -18,7 +18,9 @@ Wire format (UTF-8 JSON object):
 
 `sa_id_number` is null for foreign nationals (who have no SA ID). `from` and `to` each name
 exactly one of a ward of this hospital or another facility. `event_time` carries the SAST
-offset, +02:00. `parse` checks everything that can be checked without the database; the
+offset, +02:00. `parse` checks everything that can be checked without the database, including
+that every value fits the column that stores it (ids and versions within PostgreSQL bigint, text
+without NUL and of sane length); `check_window` checks the event falls in the run's window; the
 consumer checks that the patient, wards, facilities and doctor exist.
 """
 
@@ -46,6 +48,12 @@ NEXT_STATUSES: dict[str, tuple[str, ...]] = {
 }
 SAST_OFFSET = timedelta(hours=2)
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+# PostgreSQL bigint: ids and versions above it would make the consumer's queries fail, not the event.
+BIGINT_MAX = 2**63 - 1
+# Longest text the consumer accepts, in characters: far above anything real, far below what
+# would bloat a row. Codes are short stable identifiers; reasons are free text.
+MAX_CODE_CHARS = 256
+MAX_REASON_CHARS = 2000
 
 # Reason categories for quarantined events (ops.quarantined_event.reason is "<category>: <detail>").
 NOT_JSON = "not_json"
@@ -60,6 +68,10 @@ UNKNOWN_FACILITY = "unknown_facility"
 UNKNOWN_DOCTOR = "unknown_doctor"
 # Another event (another event_id) already holds this version of the transfer.
 CONFLICTING_VERSION = "conflicting_version"
+# This event_id is already another event (stored, or earlier in the batch) with other content.
+CONFLICTING_EVENT_ID = "conflicting_event_id"
+# event_time is outside the run's simulated window.
+OUTSIDE_WINDOW = "outside_window"
 
 
 class InvalidEvent(ValueError):
@@ -148,6 +160,27 @@ def _field(obj: dict, name: str, kind: type, path: str = "") -> object:
     return value
 
 
+def _id(obj: dict, name: str, path: str = "", low: int = 1) -> int:
+    """An integer field that fits PostgreSQL bigint and is at least `low`."""
+    value = _field(obj, name, int, path)
+    if not low <= value <= BIGINT_MAX:
+        raise InvalidEvent(INVALID_VALUE, f"{path}{name} {value} is outside {low}..{BIGINT_MAX}")
+    return value
+
+
+def _text(obj: dict, name: str, max_chars: int, path: str = "") -> str:
+    """A string field that PostgreSQL text can hold (no NUL) and of at most `max_chars` characters."""
+    return _checked_text(_field(obj, name, str, path), f"{path}{name}", max_chars)
+
+
+def _checked_text(value: str, full: str, max_chars: int) -> str:
+    if "\x00" in value:
+        raise InvalidEvent(INVALID_VALUE, f"{full} contains a NUL character")
+    if not value or len(value) > max_chars:
+        raise InvalidEvent(INVALID_VALUE, f"{full} has {len(value)} characters (1..{max_chars} allowed)")
+    return value
+
+
 def _uuid(obj: dict, name: str) -> str:
     text = _field(obj, name, str).lower()
     if not UUID_PATTERN.match(text):  # the canonical 8-4-4-4-12 form only
@@ -161,6 +194,8 @@ def _place(obj: dict, name: str) -> Place:
     for key, value in (("ward_code", ward), ("facility_code", facility)):
         if value is not None and (not isinstance(value, str) or isinstance(value, bool)):
             raise InvalidEvent(WRONG_TYPE, f"{name}.{key} is {type(value).__name__}")
+        if value is not None:
+            _checked_text(value, f"{name}.{key}", MAX_CODE_CHARS)
     if (ward is None) == (facility is None):
         raise InvalidEvent(INVALID_VALUE, f"{name} must name exactly one of ward_code, facility_code")
     return Place(ward_code=ward, facility_code=facility)
@@ -179,6 +214,9 @@ def _event_time(obj: dict) -> datetime:
 
 def validate_sa_id(number: str) -> None:
     """Raise InvalidEvent unless `number` is a valid 13-digit South African ID (python-stdnum)."""
+    if len(number) != 13 or not number.isascii() or not number.isdigit():
+        # Checked before the cache, so a stream of long junk strings cannot fill it.
+        raise InvalidEvent(INVALID_SA_ID, f"{number[:20]!r} is not 13 bare digits")
     problem = _sa_id_problem(number)
     if problem is not None:
         raise InvalidEvent(INVALID_SA_ID, problem)
@@ -188,8 +226,6 @@ def validate_sa_id(number: str) -> None:
 def _sa_id_problem(number: str) -> str | None:
     # Cached: a patient's ID comes back with every version of every transfer, and python-stdnum
     # takes tens of microseconds per check, a large share of the consumer's time in a backfill.
-    if len(number) != 13 or not number.isascii() or not number.isdigit():
-        return f"{number!r} is not 13 bare digits"
     try:
         idnr.validate(number)
     except StdnumValidationError as exc:
@@ -203,23 +239,21 @@ def from_dict(obj: object) -> TransferEvent:
         raise InvalidEvent(NOT_AN_OBJECT, f"top level is {type(obj).__name__}")
     event_id = _uuid(obj, "event_id")
     transfer_id = _uuid(obj, "transfer_id")
-    version = _field(obj, "version", int)
+    version = _id(obj, "version")  # the tables store int4; a larger one is the database's to refuse
     status = _field(obj, "status", str)
     patient = _field(obj, "patient", dict)
-    patient_id = _field(patient, "patient_id", int, "patient.")
-    hospital_number = _field(patient, "hospital_number", str, "patient.")
+    patient_id = _id(patient, "patient_id", "patient.")
+    hospital_number = _text(patient, "hospital_number", MAX_CODE_CHARS, "patient.")
     sa_id = patient.get("sa_id_number")
     if sa_id is not None and not isinstance(sa_id, str):
         raise InvalidEvent(WRONG_TYPE, f"patient.sa_id_number is {type(sa_id).__name__}")
     from_place, to_place = _place(obj, "from"), _place(obj, "to")
-    reason = _field(obj, "reason", str)
+    reason = _text(obj, "reason", MAX_REASON_CHARS)
     priority = _field(obj, "priority", str)
     doctor = _field(obj, "authorising_doctor", dict)
-    staff_id = _field(doctor, "staff_id", int, "authorising_doctor.")
+    staff_id = _id(doctor, "staff_id", "authorising_doctor.")
     event_time = _event_time(obj)
 
-    if version < 1:
-        raise InvalidEvent(INVALID_VALUE, f"version {version} is below 1")
     if status not in STATUSES:
         raise InvalidEvent(INVALID_VALUE, f"status {status!r}")
     if (version == 1) != (status == "requested"):
@@ -236,6 +270,13 @@ def from_dict(obj: object) -> TransferEvent:
         validate_sa_id(sa_id)
     return TransferEvent(event_id, transfer_id, version, status, patient_id, hospital_number, sa_id,
                          from_place, to_place, reason, priority, staff_id, event_time)
+
+
+def check_window(event: TransferEvent, start: datetime, end: datetime) -> None:
+    """Raise InvalidEvent (outside_window) unless start <= event.event_time < end."""
+    if not start <= event.event_time < end:
+        raise InvalidEvent(OUTSIDE_WINDOW, f"event_time {event.event_time.isoformat()} is outside the run's "
+                                           f"window {start.isoformat()} .. {end.isoformat()}")
 
 
 def parse(raw: bytes | None) -> TransferEvent:

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import itertools
 import os
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -21,7 +20,7 @@ import database.batch_ingest as batch_ingest
 import database.record_file as record_file
 from database.batch_files import KINDS, BatchFolders
 from database.batch_ingest import run
-from database.connection import connect, lost_connection
+from database.connection import connect, infrastructure_failure
 from tests.integration.batch_fixtures import load_batch_population
 from tests.integration.test_batch_ingest import _good_rows, _ids_in_table, _lines, _query, _write_csv
 from tests.rfc4180 import rfc4180_records
@@ -122,7 +121,7 @@ def test_a_file_larger_than_the_loader_reads_is_quarantined_unread(batch_setting
     assert sorted(_ids_in_table(batch_settings, "vital_sign")) == [501, 502]
 
 
-def test_only_a_failing_connection_counts_as_lost(batch_settings):
+def test_only_a_failing_service_counts_as_infrastructure(batch_settings):
     conn = connect(batch_settings.database_url)
     admin = connect(batch_settings.database_admin_url)
     try:
@@ -131,14 +130,14 @@ def test_only_a_failing_connection_counts_as_lost(batch_settings):
                 with conn.cursor() as cur:
                     cur.execute(statement)
             conn.rollback()
-            assert not lost_connection(refused.value, conn), statement
+            assert not infrastructure_failure(refused.value, conn), statement
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(%s)", (conn.get_backend_pid(),))
         admin.commit()
         with pytest.raises(psycopg2.Error) as dropped:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
-        assert lost_connection(dropped.value, conn)
+        assert infrastructure_failure(dropped.value, conn)
     finally:
         conn.close()
         admin.close()

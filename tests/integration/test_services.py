@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import uuid
+from datetime import date
 
 import psycopg2
 import psycopg2.errors
@@ -72,13 +73,13 @@ def _schema_fingerprint(cur) -> list[tuple]:
     cur.execute("""
         SELECT table_schema, table_name, column_name, data_type, is_nullable
         FROM information_schema.columns
-        WHERE table_schema IN ('reference', 'core', 'stream', 'clinical', 'ops', 'analytics')
+        WHERE table_schema IN ('reference', 'core', 'stream', 'clinical', 'ops', 'analytics', 'private')
         ORDER BY 1, 2, 3""")
     columns = cur.fetchall()
     cur.execute("""
         SELECT conrelid::regclass::text, conname FROM pg_constraint c
         JOIN pg_namespace n ON n.oid = c.connamespace
-        WHERE n.nspname IN ('reference', 'core', 'stream', 'clinical', 'ops') ORDER BY 1, 2""")
+        WHERE n.nspname IN ('reference', 'core', 'stream', 'clinical', 'ops', 'private') ORDER BY 1, 2""")
     return columns + cur.fetchall()
 
 
@@ -102,7 +103,7 @@ def test_every_table_and_column_has_a_comment(admin_db):
     with admin_db.cursor() as cur:
         cur.execute("""
             SELECT c.relnamespace::regnamespace::text || '.' || c.relname FROM pg_class c
-            WHERE c.relnamespace::regnamespace::text IN ('reference', 'core', 'stream', 'clinical', 'ops')
+            WHERE c.relnamespace::regnamespace::text IN ('reference', 'core', 'stream', 'clinical', 'ops', 'private')
               AND c.relkind IN ('r', 'p') AND NOT c.relispartition
               AND obj_description(c.oid, 'pg_class') IS NULL""")
         assert cur.fetchall() == []
@@ -113,7 +114,7 @@ def test_every_column_has_a_comment(admin_db):
         cur.execute("""
             SELECT c.relnamespace::regnamespace::text || '.' || c.relname || '.' || a.attname
             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
-            WHERE c.relnamespace::regnamespace::text IN ('reference', 'core', 'stream', 'clinical', 'ops')
+            WHERE c.relnamespace::regnamespace::text IN ('reference', 'core', 'stream', 'clinical', 'ops', 'private')
               AND c.relkind IN ('r', 'p') AND NOT c.relispartition
               AND a.attnum > 0 AND NOT a.attisdropped
               AND col_description(c.oid, a.attnum) IS NULL
@@ -126,8 +127,21 @@ def test_every_constraint_is_named_by_convention(admin_db):
         cur.execute("""
             SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
             JOIN pg_class t ON t.oid = c.conrelid
-            WHERE n.nspname IN ('reference', 'core', 'stream', 'clinical', 'ops') AND NOT t.relispartition
+            WHERE n.nspname IN ('reference', 'core', 'stream', 'clinical', 'ops', 'private') AND NOT t.relispartition
               AND conname !~ '^(pk|fk|uq|ck|ex)_'""")
+        assert cur.fetchall() == []
+
+
+def test_every_function_and_trigger_has_a_comment(admin_db):
+    with admin_db.cursor() as cur:
+        cur.execute("""
+            SELECT p.oid::regprocedure::text FROM pg_proc p
+            WHERE p.pronamespace::regnamespace::text IN ('reference', 'core', 'stream', 'clinical', 'ops',
+                                                        'analytics', 'private')
+              AND obj_description(p.oid, 'pg_proc') IS NULL
+            UNION ALL
+            SELECT t.tgname FROM pg_trigger t
+            WHERE NOT t.tgisinternal AND obj_description(t.oid, 'pg_trigger') IS NULL""")
         assert cur.fetchall() == []
 
 
@@ -159,7 +173,7 @@ def test_pipeline_role_cannot_change_the_schema(db):
             cur.execute("DROP TABLE ops.file_ledger")
 
 
-def test_pipeline_role_creates_and_drops_day_partitions_through_the_functions(isolated_settings):
+def test_pipeline_role_creates_day_partitions_and_only_the_owner_drops_them(isolated_settings):
     conn = connect(isolated_settings.database_url)
     try:
         with conn.cursor() as cur:
@@ -169,13 +183,26 @@ def test_pipeline_role_creates_and_drops_day_partitions_through_the_functions(is
             assert cur.fetchone()[0] == 2 * partitioned_tables
             cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_20310101' AND relispartition")
             assert cur.fetchone()[0] == partitioned_tables
-            cur.execute("SELECT ops.drop_day_partitions_before(DATE '2031-01-02')")
-            assert cur.fetchone()[0] == partitioned_tables
-            cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_2031010_' AND relispartition")
-            assert cur.fetchone()[0] == partitioned_tables
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("SELECT * FROM ops.drop_day_partitions_before(DATE '2031-01-02')")
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("SELECT ops.ensure_day_partitions(DATE '2031-01-01', DATE '2031-01-02')")
         conn.commit()
     finally:
         conn.close()
+    admin = connect(isolated_settings.database_admin_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT dropped_day, dropped_rows FROM ops.drop_day_partitions_before(DATE '2031-01-02')")
+            assert cur.fetchall() == [(date(2031, 1, 1), 0)] * partitioned_tables
+            cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_2031010_' AND relispartition")
+            assert cur.fetchone()[0] == partitioned_tables
+            cur.execute("SELECT count(*), min(partition_day), bool_and(dropped_by = session_user) FROM ops.partition_drop")
+            assert cur.fetchone() == (partitioned_tables, date(2031, 1, 1), True)
+        admin.commit()
+    finally:
+        admin.close()
 
 
 def test_isolated_database_has_the_schema_and_the_roles_work(isolated_settings):

@@ -83,3 +83,44 @@ def test_passwords_come_only_from_the_environment_and_are_required():
 def test_databases_and_brokers_report_health():
     for name in ("postgres", "kafka"):
         assert SERVICES[name]["healthcheck"]["test"]
+
+
+# Where each image writes what must outlive its container: (environment variable that moves it,
+# the image's default). Volumes are only useful mounted exactly there.
+WRITES = {
+    "postgres": ("PGDATA", "/var/lib/postgresql/data"),          # postgres image
+    "kafka": ("KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs"),     # apache/kafka image (log.dirs)
+}
+
+
+def written_directory(name: str) -> str:
+    """The directory service `name` keeps its data in, as its environment (or image default) says."""
+    environment = SERVICES[name].get("environment", {})
+    if name in PIPELINE_SERVICES:
+        return environment["DATA_DIR"]
+    variable, default = WRITES[name]
+    return environment.get(variable, default)
+
+
+def named_mounts(name: str) -> dict[str, str]:
+    """Named volume -> mount point in service `name` (bind mounts of ./files are not volumes)."""
+    mounts = {}
+    for volume in SERVICES[name].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source in COMPOSE.get("volumes", {}):
+            mounts[source] = target
+    return mounts
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SERVICES if named_mounts(n)))
+def test_every_named_volume_is_mounted_where_the_service_writes(name):
+    assert set(named_mounts(name).values()) == {written_directory(name)}, (name, named_mounts(name))
+
+
+def test_the_broker_log_lives_on_the_kafka_data_volume():
+    assert SERVICES["kafka"]["environment"]["KAFKA_LOG_DIRS"] == named_mounts("kafka")["kafka-data"]
+
+
+def test_every_named_volume_is_used():
+    used = {volume for name in SERVICES for volume in named_mounts(name)}
+    assert used == set(COMPOSE["volumes"])

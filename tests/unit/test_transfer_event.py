@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from hospital.transfer_event import InvalidEvent, Place, TransferEvent, parse
+from hospital.transfer_event import InvalidEvent, Place, TransferEvent, check_window, parse
 
 # Published example numbers: a valid ID (Luhn digit 7) and the same with a wrong check digit.
 VALID_ID = "8001015009087"
@@ -95,3 +95,46 @@ def test_invalid_sa_id_numbers_are_rejected(number):
     d = event().to_dict()
     d["patient"]["sa_id_number"] = number
     assert reason_of(json.dumps(d).encode()) == "invalid_sa_id"
+
+
+@pytest.mark.parametrize("changes, category", [
+    ({"version": 2**63}, "invalid_value"),           # orjson reads it as an int; bigint cannot hold it
+    ({"version": 2**63 - 1, "status": "accepted"}, None),  # fits bigint: the int4 column decides
+    ({"version": -2**63 - 1}, "wrong_type"),          # below 64 bits: orjson gives a float
+    ({"patient": {"patient_id": 2**63, "hospital_number": "JHB0000007", "sa_id_number": VALID_ID}},
+     "invalid_value"),
+    ({"patient": {"patient_id": 0, "hospital_number": "JHB0000007", "sa_id_number": VALID_ID}}, "invalid_value"),
+    ({"authorising_doctor": {"staff_id": -5}}, "invalid_value"),
+    ({"authorising_doctor": {"staff_id": 2**63}}, "invalid_value"),
+    ({"reason": "x" * 2001}, "invalid_value"),
+    ({"reason": "needs\x00care"}, "invalid_value"),     # PostgreSQL text cannot hold NUL
+    ({"to": {"facility_code": "HJ\x00H"}}, "invalid_value"),
+    ({"to": {"ward_code": ""}}, "invalid_value"),
+    ({"to": {"ward_code": "W" * 257}}, "invalid_value"),
+    ({"patient": {"patient_id": 7, "hospital_number": "", "sa_id_number": VALID_ID}}, "invalid_value"),
+    ({"patient": {"patient_id": 7, "hospital_number": "JHB0000007", "sa_id_number": "8" * 100_000}},
+     "invalid_sa_id"),
+])
+def test_values_must_fit_the_columns_that_store_them(changes, category):
+    raw = doc(**changes)
+    if category is None:
+        assert parse(raw).version == 2**63 - 1
+    else:
+        assert reason_of(raw) == category
+
+
+def test_a_long_junk_sa_id_is_named_briefly():
+    with pytest.raises(InvalidEvent) as info:
+        parse(doc(patient={"patient_id": 7, "hospital_number": "JHB0000007", "sa_id_number": "9" * 100_000}))
+    assert len(info.value.reason) < 100
+
+
+def test_the_window_is_half_open():
+    start = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
+    end = datetime.fromisoformat("2026-03-11T00:00:00+02:00")
+    check_window(event(event_time=start), start, end)
+    for outside in (end, datetime.fromisoformat("2099-03-02T10:00:00+02:00"),
+                    datetime.fromisoformat("2026-03-01T23:59:59+02:00")):
+        with pytest.raises(InvalidEvent) as info:
+            check_window(event(event_time=outside), start, end)
+        assert info.value.category == "outside_window"
