@@ -19,7 +19,7 @@ help:
 	@echo "make demo   - the 9-day window at a small volume (100k people, 200 MB), a few minutes; prints the status"
 	@echo "make full   - the assessed scale: 5,000,000 people, 9 days, about 5 GB"
 	@echo "             (both resume after Ctrl-C; add RUN_ARGS=--fresh to empty the warehouse first)"
-	@echo "make chaos  - the 9-day window under kill -9s, PostgreSQL/Kafka restarts and 70 bad inputs; ends"
+	@echo "make chaos  - the 9-day window under kill -9s, PostgreSQL/Kafka restarts and 72 bad inputs; ends"
 	@echo "             with one CHAOS PASS/FAIL line (exit 1 on FAIL); CHAOS_ARGS=--seed N repeats a schedule"
 	@echo "make samples - cut small committed samples (samples/) from a finished run"
 	@echo "make bench  - run every benchmark in bench/ (each prints a BENCH line with its ratio)"
