@@ -4,22 +4,62 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import psycopg2
 import psycopg2.extensions
 
-from hospital.settings import Settings, load
+from hospital.settings import ENVIRONMENT, Settings, SettingsError, load
 
 APPLICATION_NAME = "hospital-pipeline"
+# What the server says when it refuses the credentials (psycopg2 gives no SQLSTATE on connect).
+REFUSED_CREDENTIALS = ("password authentication failed", "no password supplied")
+URL_SETTINGS = {"database_url": "DATABASE_URL", "database_admin_url": "DATABASE_ADMIN_URL",
+                "analyst_database_url": "ANALYST_DATABASE_URL"}
+
+
+class CredentialsRefused(SettingsError):
+    """PostgreSQL refused the user or password of a connection setting. Not a transient failure:
+    retrying cannot help, so this is not an OperationalError and connect_with_retry does not retry it."""
+
+
+def credentials_refused(url: str, exc: psycopg2.OperationalError, settings: Settings | None = None) -> CredentialsRefused:
+    """One line: which setting, where it came from, what the server said, and what to do."""
+    settings = settings or load()
+    name = next((env for attr, env in URL_SETTINGS.items() if getattr(settings, attr) == url), None)
+    parsed = psycopg2.extensions.parse_dsn(url)
+    server = f"PostgreSQL at {parsed.get('host', 'the local socket')}:{parsed.get('port', 5432)}"
+    said = " ".join(str(exc).split("FATAL:", 1)[-1].split())
+    if name is None:
+        return CredentialsRefused(f"{server} refused the connection: {said}; check the user and password")
+    origin = settings.sources.get(name, ENVIRONMENT)
+    if origin == ENVIRONMENT:
+        advice = (f"correct the password in {name} (under docker compose it comes from .env, and the postgres "
+                  "volume keeps the passwords it was first initialised with until `docker compose down -v`)")
+    elif Path(origin).parent.name == ".local":
+        advice = "run `make up` again: it sets the local roles' passwords to the ones in .local/env"
+    else:
+        placeholder = " (it still holds the CHANGE_ME placeholder of .env.example)" if "CHANGE_ME" in url else ""
+        advice = (f"{origin} outranks .local/env (written by `make up`); delete {name} from {origin}{placeholder} "
+                  "to use the local services, or correct its password")
+    return CredentialsRefused(f"{name} ({settings.source(name)}) was refused by {server}: {said}. {advice[0].upper()}{advice[1:]}.")
 
 
 def connect(url: str | None = None, *, settings: Settings | None = None,
             application_name: str = APPLICATION_NAME) -> psycopg2.extensions.connection:
-    """Open a connection (autocommit off) to `url`, or to DATABASE_URL from the settings."""
+    """Open a connection (autocommit off) to `url`, or to DATABASE_URL from the settings.
+
+    Raises CredentialsRefused (a SettingsError, one line naming the setting and where it came
+    from) when the server refuses the user or password; other failures raise psycopg2's errors."""
     if url is None:
         url = (settings or load()).require("database_url")
-    conn = psycopg2.connect(url, application_name=application_name)
+    try:
+        conn = psycopg2.connect(url, application_name=application_name)
+    except psycopg2.OperationalError as exc:
+        if any(text in str(exc) for text in REFUSED_CREDENTIALS):
+            raise credentials_refused(url, exc, settings) from None
+        raise
     with conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'Africa/Johannesburg'")
     conn.commit()

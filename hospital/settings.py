@@ -12,13 +12,18 @@ that says how to get it. Everything else has a sensible, documented default (see
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 SAST = ZoneInfo("Africa/Johannesburg")
 ENV_FILES = (".env", ".local/env")
+ENVIRONMENT = "the environment"
+
+
+# The settings that say where the services are, and with which credentials.
+CONNECTION_SETTINGS = ("DATABASE_URL", "DATABASE_ADMIN_URL", "ANALYST_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
 
 
 class SettingsError(RuntimeError):
@@ -44,11 +49,17 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def layered_environment(base_dir: Path | None = None) -> dict[str, str]:
     """The environment with the env files underneath it (the process environment wins)."""
+    return {key: value for key, (value, _) in layered_sources(base_dir).items()}
+
+
+def layered_sources(base_dir: Path | None = None) -> dict[str, tuple[str, str]]:
+    """Each setting's value and where it came from: "the environment" or the env file's path."""
     base_dir = base_dir or Path.cwd()
-    merged: dict[str, str] = {}
+    merged: dict[str, tuple[str, str]] = {}
     for name in reversed(ENV_FILES):
-        merged.update(read_env_file(base_dir / name))
-    merged.update(os.environ)
+        path = base_dir / name
+        merged.update((key, (value, str(path))) for key, value in read_env_file(path).items())
+    merged.update((key, (value, ENVIRONMENT)) for key, value in os.environ.items())
     return merged
 
 
@@ -67,6 +78,15 @@ class Settings:
     sim_start: datetime
     sim_speed: float
     seed: int
+    # Where each connection setting came from (ENVIRONMENT or an env file's path), for error messages.
+    sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def source(self, env_name: str) -> str:
+        """Where the setting `env_name` (for example DATABASE_URL) came from, in words."""
+        origin = self.sources.get(env_name)
+        if origin is None:
+            return "not set"
+        return "from the environment" if origin == ENVIRONMENT else f"from {origin}"
 
     def require(self, name: str) -> str:
         """Return a connection setting or fail with a message that says how to provide it."""
@@ -107,7 +127,8 @@ def _parse_number(name: str, text: str, kind: type) -> float | int:
 
 def load(base_dir: Path | None = None) -> Settings:
     """Read the settings from the environment and the env files in `base_dir` (default: cwd)."""
-    env = layered_environment(base_dir)
+    layered = layered_sources(base_dir)
+    env = {key: value for key, (value, _) in layered.items()}
     return Settings(
         database_url=env.get("DATABASE_URL") or None,
         database_admin_url=env.get("DATABASE_ADMIN_URL") or None,
@@ -120,4 +141,5 @@ def load(base_dir: Path | None = None) -> Settings:
         sim_start=_parse_start(env.get("SIM_START", "2026-03-02T00:00:00+02:00")),
         sim_speed=_parse_number("SIM_SPEED", env.get("SIM_SPEED", "0"), float),
         seed=_parse_number("SEED", env.get("SEED", "20260302"), int),
+        sources={key: layered[key][1] for key in CONNECTION_SETTINGS if env.get(key)},
     )
