@@ -1,5 +1,5 @@
 # The pipeline's image: every `hospital` command (generators, producer, consumer, batch jobs).
-FROM python:3.11.11-slim-bookworm
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app

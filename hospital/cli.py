@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from hospital.settings import SettingsError
+
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("hospital.local.cli", "start, stop or inspect the local PostgreSQL and Kafka (make up / make down)"),
@@ -24,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "consume-transfers": ("consumer.stream_consumer", "upsert patient-transfer events from Kafka into PostgreSQL, effectively once"),
     "prepare": ("hospital.prepare", "generate the population files that are missing, then load them"),
     "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),
+    "follow-window": ("hospital.follow_window", "docker compose: retirements, last pass, drain and status around the parts' services"),
     "chaos": ("hospital.chaos", "the window under kill -9s, service restarts and bad inputs; ends with a verdict (make chaos)"),
     "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
     "prune": ("hospital.prune", "operator: drop clinical day partitions before a day, recorded in ops.partition_drop"),
@@ -56,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(COMMANDS[command][0])
-    return module.main(rest, prog=f"hospital {command}")
+    try:
+        return module.main(rest, prog=f"hospital {command}")
+    except SettingsError as exc:  # a setting that is missing or wrong: one line, not a traceback
+        print(f"hospital {command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -190,6 +190,13 @@ class WriterState:
         write_atomically(self.path, json.dumps({"key": self.key, "next_tick": next_tick}).encode("utf-8"))
 
 
+def writer_state(settings: Settings, *, days: int, target_bytes: int) -> WriterState:
+    """The writer's place in the window of these settings, days and size (0 for another window)."""
+    return WriterState(settings.data_dir / "state" / "batch_writer.json",
+                       {"start": settings.sim_start.isoformat(), "days": days, "seed": settings.seed,
+                        "target_bytes": target_bytes})
+
+
 def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES, days: int = WINDOW_DAYS,
                  max_ticks: int | None = None, restart: bool = False,
                  stop: threading.Event | None = None) -> WriteResult:
@@ -199,8 +206,7 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
     total_ticks = tick_count(timedelta(days=days), BATCH_INTERVAL)
     folders = BatchFolders.from_settings(settings)
     folders.create()
-    state = WriterState(settings.data_dir / "state" / "batch_writer.json",
-                        {"start": start.isoformat(), "days": days, "seed": settings.seed, "target_bytes": target_bytes})
+    state = writer_state(settings, days=days, target_bytes=target_bytes)
     first = 0 if restart else state.next_tick()
     pop = load_population(settings, start, start + timedelta(days=days))
     eligible = ward_eligibility(pop)

@@ -86,6 +86,18 @@ def read_state(path: Path, *, seed: int, start: datetime) -> dict | None:
     return state
 
 
+def confirmed_ticks(settings: Settings, topic: str) -> int:
+    """How many ticks of this run's window (SEED, SIM_START) the broker has confirmed: the tick a
+    restart resumes at, 0 when the state file is missing or belongs to another run."""
+    try:
+        state = json.loads(default_state_file(settings, topic).read_text(encoding="utf-8"))
+        same_run = (state.get("format") == STATE_FORMAT and state.get("seed") == settings.seed
+                    and datetime.fromisoformat(state["start"]) == settings.sim_start)
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    return int(state.get("next_tick", 0)) if same_run else 0
+
+
 def write_state(path: Path, state: dict) -> None:
     """Replace the state file atomically (write a temporary file, then rename)."""
     write_atomically(path, json.dumps(state).encode("utf-8"))
@@ -193,8 +205,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog, description="Produce 3 patient-transfer events every 3 simulated minutes to Kafka.")
     parser.add_argument("--topic", help="Kafka topic (default: TRANSFERS_TOPIC)")
     parser.add_argument("--start", type=parse_start, help="simulated window start, ISO 8601 (default: SIM_START)")
-    parser.add_argument("--ticks", type=int, default=WINDOW_TICKS,
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--ticks", type=int, default=WINDOW_TICKS,
                         help="ticks in the window, 3 simulated minutes each (default: %(default)s = 9 days)")
+    length.add_argument("--days", type=int,
+                        help="days in the window instead of --ticks (480 ticks a day), as the other parts take it")
     parser.add_argument("--first-tick", type=int,
                         help="tick to start at (default: resume from the state file, or 0)")
     parser.add_argument("--speed", type=float,
@@ -207,7 +222,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    args = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.days is not None:
+        if args.days < 1:
+            parser.error("--days must be at least 1")
+        args.ticks = tick_count(timedelta(days=args.days), STREAM_INTERVAL)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load()
     stop = stop_on_signals()

@@ -124,3 +124,58 @@ def test_the_broker_log_lives_on_the_kafka_data_volume():
 def test_every_named_volume_is_used():
     used = {volume for name in SERVICES for volume in named_mounts(name)}
     assert used == set(COMPOSE["volumes"])
+
+
+def test_published_ports_are_loopback_only_and_movable():
+    """make up owns 55432 and 19092; compose publishes the same by default, on 127.0.0.1 only, and
+    POSTGRES_HOST_PORT / KAFKA_HOST_PORT move them (make compose-test runs beside make test)."""
+    assert SERVICES["postgres"]["ports"] == ["127.0.0.1:${POSTGRES_HOST_PORT:-55432}:5432"]
+    assert SERVICES["kafka"]["ports"] == ["127.0.0.1:${KAFKA_HOST_PORT:-19092}:9092"]
+    # The broker tells clients outside the stack to come back on the port it is published on.
+    assert "HOST://127.0.0.1:${KAFKA_HOST_PORT:-19092}" in SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert all("ports" not in svc for name, svc in SERVICES.items() if name not in ("postgres", "kafka"))
+
+
+def test_every_part_runs_the_same_window():
+    """The window's length, size and population reach every service that needs them, as the one
+    set of `hospital run` options reaches its parts."""
+    for name in ("stream-consumer", "stream-producer", "batch-writer", "batch-ingest", "window"):
+        command = SERVICES[name]["command"]
+        assert command[command.index("--days") + 1] == "${SIM_DAYS:-9}", name
+    for name in ("batch-writer", "window"):
+        command = SERVICES[name]["command"]
+        assert command[command.index("--target-size") + 1] == "${TARGET_SIZE:-5GB}", name
+    for name, option in (("population", "--people"), ("window", "--people")):
+        command = SERVICES[name]["command"]
+        assert command[command.index(option) + 1] == "${PEOPLE:-5000000}", name
+
+
+def test_the_window_service_waits_for_what_it_follows():
+    depends = SERVICES["window"]["depends_on"]
+    assert depends["population"]["condition"] == "service_completed_successfully"
+    assert depends["postgres"]["condition"] == "service_healthy"
+
+
+def test_every_variable_the_compose_file_reads_is_documented():
+    text = (ROOT / "docker-compose.yml").read_text()
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)", text))  # $${NAME} is the container's own, not compose's
+    documented = set(re.findall(r"^#?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read <= documented, read - documented
+
+
+def public_images() -> set[str]:
+    """The images compose and the Dockerfile name that come from a registry (not built here)."""
+    names = {svc["image"] for svc in SERVICES.values() if "image" in svc and "build" not in svc}
+    names |= set(re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
+    return names
+
+
+def test_every_public_image_has_a_stand_in_under_its_own_name():
+    from hospital.local.compose import STAND_INS
+    built = {s.tag.removeprefix("docker.io/").removeprefix("library/"): s for s in STAND_INS}
+    assert public_images() <= set(built), public_images() - set(built)
+    for stand_in in STAND_INS:
+        dockerfile = (ROOT / "services" / "images" / stand_in.folder / "Dockerfile").read_text()
+        header = dockerfile.split("FROM", 1)[0]
+        short = stand_in.tag.removeprefix("docker.io/").removeprefix("library/")
+        assert "STAND-IN" in header and short in header, stand_in.folder
