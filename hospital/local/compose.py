@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hospital.local import host_network
 from hospital.local.podman import HealthChecks, Podman, ServiceError, install_packages
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ COMPOSE_MODULE = "github.com/docker/compose/v2"
 # host's bundle holds. Mounted for the build steps only; the images keep their own bundle.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 PROJECT_NAME = "jhb-hospital"
+NETWORK = f"{PROJECT_NAME}_default"  # the network Compose makes for the project
 STARTED = time.monotonic()
 
 
@@ -134,10 +136,11 @@ class Harness:
 
     def start(self) -> None:
         """Install what is missing, start the engine and its healthchecks, build the images."""
-        self.lock_machine()
+        previous = self.lock_machine()
         install_packages()
         self.podman.write_config()
         say(f"engine: podman {self.podman.version()} (storage {self.state_dir / 'storage'})")
+        self.reclaim_host(previous)
         binary = compose_binary()
         plugins = self.docker_config / "cli-plugins"
         plugins.mkdir(parents=True, exist_ok=True)
@@ -150,10 +153,11 @@ class Harness:
         say(self.compose("version", capture=True).stdout.strip())
         self.build_images()
 
-    def lock_machine(self, wait_s: float = 1800) -> None:
+    def lock_machine(self, wait_s: float = 1800) -> Path | None:
         """One compose test per machine at a time: every rootful Podman shares the host's bridges,
         firewall and address allocations (/run/containers/networks), so two stacks of the same
-        project would claim the same network. Held until this process exits."""
+        project would claim the same network. Held until this process exits. Returns the state
+        folder of the engine that held it last (the lock file names it), if that was another's."""
         import fcntl
         self._lock = open(Path(tempfile.gettempdir()) / "hospital-compose-test.lock", "a+")  # noqa: SIM115
         give_up_at = time.monotonic() + wait_s
@@ -167,9 +171,29 @@ class Harness:
                 say("another `make compose-test` runs on this machine; waiting for it")
                 time.sleep(30)
         self._lock.seek(0)
+        last_holder = self._lock.read().split(maxsplit=1)
+        self._lock.seek(0)
         self._lock.truncate()
-        self._lock.write(f"{os.getpid()} {REPO_ROOT}\n")
+        self._lock.write(f"{os.getpid()} {self.state_dir.resolve()}\n")
         self._lock.flush()
+        previous = Path(last_holder[1].strip()) if len(last_holder) == 2 else None
+        return previous if previous is not None and previous != self.state_dir.resolve() else None
+
+    def reclaim_host(self, previous: Path | None) -> None:
+        """Remove what a killed run left: the containers of the engine that ran last (this one or
+        another checkout's, through its own configuration, so Podman tears their networks down),
+        then any host network state of the project's network that no engine holds any more
+        (hospital/local/host_network.py; e.g. a killed run whose checkout has since been deleted)."""
+        for state_dir in {self.state_dir.resolve(), previous} - {None}:
+            if (state_dir / "containers.conf").is_file():
+                engine = Podman(state_dir)
+                if engine.run("ps", "--all", "--quiet", check=False).stdout.split():
+                    say(f"removing the containers a killed run left in {state_dir}")
+                engine.remove_everything()
+        if self.podman.run("network", "exists", NETWORK, check=False).returncode != 0:
+            leftover = host_network.sweep(NETWORK)
+            if leftover is not None:
+                say(f"removed the host network state a killed run left: {leftover.describe()}")
 
     def stop(self) -> None:
         """`docker compose down -v`, then remove whatever is left and stop the engine, each step
@@ -184,6 +208,8 @@ class Harness:
             self.podman.write_config()
             self.podman.remove_everything()
             self.podman.run("volume", "prune", "--force", check=False, timeout=60)
+            if self.podman.run("network", "exists", NETWORK, check=False).returncode != 0:
+                host_network.sweep(NETWORK)
         if self.podman.stop_service():
             say("Podman API service stopped")
 

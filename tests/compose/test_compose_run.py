@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from hospital.local.compose import REPO_ROOT, Harness, say
+from hospital.local import host_network
+from hospital.local.compose import NETWORK, REPO_ROOT, Harness, say
+from hospital.local.podman import BASE_IMAGE, Podman
 
 START = "2026-03-31T00:00:00+02:00"
 DAYS = 2
@@ -141,6 +145,69 @@ def wait_for_window_service(stack: Harness, limit_s: float) -> int:
         say(f"window: {progress(status_inside(stack))}")
         time.sleep(10)
     pytest.fail(f"the window service did not finish within {limit_s:.0f} s")
+
+
+def kill_a_run_with_a_container_up(stack: Harness, checkout: Path) -> None:
+    """What a CI timeout does to a run: its container (the project's network, the published
+    PostgreSQL port) loses its process and its monitor at once, so nothing tears its network down,
+    and then the checkout is deleted with the engine's storage."""
+    killed = Podman(checkout / ".local" / "compose")
+    killed.write_config()
+    mount = stack.podman.run("image", "mount", BASE_IMAGE).stdout.strip()
+    try:
+        killed.run("network", "create", NETWORK)
+        container = killed.run("run", "--detach", "--network", NETWORK, "--network-alias", "postgres",
+                               "--publish", f"127.0.0.1:{stack.env['POSTGRES_HOST_PORT']}:5432",
+                               "--rootfs", f"{mount}:O", "sleep", "600").stdout.strip()
+        pid, monitor = killed.run("inspect", "--format", "{{.State.Pid}} {{.State.ConmonPid}}", container).stdout.split()
+        os.kill(int(monitor), signal.SIGKILL)  # the monitor first: it would clean up after its container
+        os.kill(int(pid), signal.SIGKILL)
+    finally:
+        for mount_point in [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]:
+            if mount_point.startswith((str(checkout), str(killed.run_dir))):
+                subprocess.run(["umount", "--lazy", mount_point], check=False)
+        stack.podman.run("image", "unmount", BASE_IMAGE, check=False)
+        shutil.rmtree(checkout, ignore_errors=True)
+        shutil.rmtree(killed.run_dir, ignore_errors=True)
+
+
+def next_stack_works(stack: Harness) -> tuple[bool, bool]:
+    """On a fresh network of the project's name: does a service name resolve inside, and does the
+    published port reach the service from the host?"""
+    python, port = "docker.io/library/python:3.11-slim-bookworm", stack.env["POSTGRES_HOST_PORT"]
+    stack.podman.run("network", "create", NETWORK)
+    try:
+        stack.podman.run("run", "--detach", "--name", "probe-postgres", "--network", NETWORK, "--network-alias",
+                         "postgres", "--publish", f"127.0.0.1:{port}:8000", python, "python3", "-m", "http.server")
+        time.sleep(2)  # http.server's start; the port rule is in place before `run` returns
+        resolves = stack.podman.run("run", "--rm", "--network", NETWORK, python, "getent", "hosts", "postgres",
+                                    check=False).returncode == 0
+        try:
+            socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+            reaches = True
+        except OSError:
+            reaches = False
+        return resolves, reaches
+    finally:
+        stack.podman.run("rm", "--force", "--time", "0", "probe-postgres", check=False)
+        stack.podman.run("network", "rm", NETWORK, check=False)
+
+
+def test_a_killed_run_leaves_nothing_that_breaks_the_next_stack(stack, tmp_path):
+    """Host network state a killed run left (aardvark-dns's name table, the port rules, the bridge)
+    broke every later stack on the machine; the harness removes it before `up`."""
+    kill_a_run_with_a_container_up(stack, tmp_path / "killed-checkout")
+    leftover = host_network.find(NETWORK)
+    assert leftover is not None and len(leftover.containers) == 1
+    assert next_stack_works(stack) == (False, False), "the leftover did not break a stack as it did in CI"
+
+    stack.reclaim_host(previous=None)
+    assert host_network.find(NETWORK) is None
+    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
+    assert f"--dport {stack.env['POSTGRES_HOST_PORT']} " not in nat
+    assert not any(bridge in subprocess.run(["ip", "-brief", "link"], capture_output=True, text=True).stdout
+                   for bridge, _ in leftover.bridges)
+    assert next_stack_works(stack) == (True, True)
 
 
 def test_compose_up_runs_the_window_exactly_through_a_down_and_up(stack):
