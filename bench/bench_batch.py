@@ -31,13 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from database.batch_files import KIND_BY_HEADER, BatchFolders, complete_files
+from core.batch_files import KIND_BY_HEADER, BatchFolders, complete_files
 from database.record_file import open_records, read_landed
 from database.bulk_copy import copy_csv
 from database.connection import connect
 from database.schema import scratch_database, with_database
-from hospital.clock import BATCH_INTERVAL, tick_count
-from hospital.settings import load
+from core.clock import BATCH_INTERVAL, tick_count
+from core.settings import load
 from producer.batch_writer import DEFAULT_TARGET_BYTES, parse_size, write_window
 
 log = logging.getLogger("bench.batch")

@@ -25,8 +25,8 @@ from pathlib import Path
 from faker import Faker
 
 from generators.generate_people_data import write_people
-from hospital.sa_id import make_sa_id
-from hospital.settings import load
+from core.sa_id import make_sa_id
+from core.settings import load
 
 log = logging.getLogger("bench.people")
 SCHEMES = ["Discovery Health Medical Scheme", "Bonitas Medical Fund", "Momentum Medical Scheme", "Polmed"]

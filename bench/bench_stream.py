@@ -33,12 +33,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from database.connection import connect
 from database.schema import scratch_database, with_database
-from hospital.kafka_config import consumer_config, producer_config
-from hospital.settings import Settings, load
-from hospital.transfer_event import parse
+from core.kafka_config import consumer_config, producer_config
+from core.settings import Settings, load
+from core.transfer_event import parse
 from producer.stream_producer import produce_transfers
-from producer.transfer_population import build_population
-from producer.transfers import TransferPlanner, load_population, load_roster
+from generators.transfer_population import build_population
+from generators.transfers import TransferPlanner, load_population, load_roster
 
 log = logging.getLogger("bench.stream")
 READY_LINE = "READY"

@@ -41,10 +41,10 @@ from consumer.transfer_store import (AHEAD_OF_LOG_END, REPLAY, Accepted, OffsetI
                                      ReferenceCache, explain_skipped, load_offsets, offset_incident,
                                      record_offset_incidents, write_events, write_offsets, write_quarantined)
 from database.connection import connect_with_retry, infrastructure_failure
-from hospital.kafka_config import consumer_config, producer_config
-from hospital.settings import Settings, load
-from hospital.shutdown import stop_on_signals
-from hospital.transfer_event import InvalidEvent, check_window, parse
+from core.kafka_config import consumer_config, producer_config
+from core.settings import Settings, load
+from core.shutdown import stop_on_signals
+from core.transfer_event import InvalidEvent, check_window, parse
 
 log = logging.getLogger(__name__)
 

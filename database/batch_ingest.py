@@ -37,7 +37,7 @@ import psycopg2
 import psycopg2.errors
 from tqdm import tqdm
 
-from database.batch_files import KINDS, BatchFolders, RecordKind, complete_files
+from core.batch_files import KINDS, BatchFolders, RecordKind, complete_files
 from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_columns,
                                   reference_probe_sql, stage_columns, stage_table, staged_id_ranges_sql,
                                   staged_ids_sql, window_days)
@@ -46,10 +46,10 @@ from database.connection import connect_with_retry, infrastructure_failure
 from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
 from database.record_file import (LandedFile, RecordFile, Unreadable, check_records, open_records, printable_name,
                                   read_landed)
-from hospital.atomic_write import write_atomically
-from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
-from hospital.settings import SAST, Settings, load
-from hospital.shutdown import stop_on_signals
+from core.atomic_write import write_atomically
+from core.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
+from core.settings import SAST, Settings, load
+from core.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 

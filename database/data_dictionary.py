@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from database.connection import connect
-from hospital.settings import SettingsError, load
+from core.settings import SettingsError, load
 
 SCHEMAS = ("reference", "core", "stream", "clinical", "ops", "analytics", "private")
 

@@ -22,9 +22,9 @@ from psycopg2 import sql
 
 from database.bulk_copy import copy_csv
 from database.connection import connect, transaction
-from hospital import reference
-from hospital import settings as settings_module
-from hospital.settings import SettingsError
+from core import reference
+from core import settings as settings_module
+from core.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def load_population(conn, data_dir: Path) -> dict[str, int]:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     defaults = settings_module.load()
     parser = argparse.ArgumentParser(
-        prog=prog, description="COPY the reference CSVs (hospital/reference) and the generated people.csv, "
+        prog=prog, description="COPY the reference CSVs (core/reference) and the generated people.csv, "
         "hospital_patients.csv, staff.csv, doctors.csv and assigned_staff.csv into the warehouse as the "
         "pipeline role (DATABASE_URL). Safe to re-run: rows already loaded are skipped.")
     parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,

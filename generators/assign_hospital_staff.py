@@ -21,7 +21,7 @@ from generators.horizon import DEFAULT_HORIZON_DAYS, Horizon
 from generators.manifest import write_manifest
 from generators.roster import ASSIGNMENT_COLUMNS, build_roster, check_cover, encode_roster
 from generators.staff import STAFF_COLUMNS
-from hospital import settings as settings_module
+from core import settings as settings_module
 
 log = logging.getLogger(__name__)
 

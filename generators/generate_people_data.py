@@ -23,8 +23,8 @@ from generators.manifest import write_manifest
 from generators.patients import PATIENT_COLUMNS, default_patient_count, generate_patients
 from generators.people import (CHUNK_ROWS, MAX_ROWS, PEOPLE_COLUMNS, ChunkSummary, PeopleModel,
                                generate_chunk, sequence_slots)
-from hospital import settings as settings_module
-from hospital.settings import SAST
+from core import settings as settings_module
+from core.settings import SAST
 
 log = logging.getLogger(__name__)
 

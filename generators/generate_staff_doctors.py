@@ -20,7 +20,7 @@ from generators.csv_rows import HashingWriter
 from generators.horizon import DEFAULT_HORIZON_DAYS, Horizon
 from generators.manifest import write_manifest
 from generators.staff import DEFAULT_STAFF, DOCTOR_COLUMNS, STAFF_COLUMNS, build_workforce
-from hospital import settings as settings_module
+from core import settings as settings_module
 
 log = logging.getLogger(__name__)
 PEOPLE_NEEDED = ("person_id", "sex", "date_of_birth", "citizenship")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from hospital.settings import SAST
+from core.settings import SAST
 
 WINDOW_DAYS = 9
 DEFAULT_HORIZON_DAYS = WINDOW_DAYS + 365

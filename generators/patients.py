@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 
 from generators.csv_rows import encode_rows, int_bytes, iso_dates, masked, zero_padded
-from hospital import reference
+from core import reference
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from datetime import date
 import numpy as np
 
 from generators.csv_rows import check_plain, encode_rows, int_bytes, iso_dates, masked, zero_padded
-from hospital import reference
-from hospital.phone import make_phone_numbers
-from hospital.sa_id import make_sa_ids
+from core import reference
+from core.phone import make_phone_numbers
+from core.sa_id import make_sa_ids
 
 PEOPLE_COLUMNS = (
     "person_id", "sa_id_number", "first_name", "last_name", "sex", "date_of_birth", "citizenship",

@@ -20,7 +20,7 @@ import pandas as pd
 
 from generators.csv_rows import encode_rows, int_bytes, iso_dates, masked
 from generators.horizon import Horizon
-from hospital import reference
+from core import reference
 
 ASSIGNMENT_COLUMNS = ("staff_assignment_id", "staff_id", "ward_code", "shift_date", "shift_kind",
                       "shift_start", "shift_end", "covers_for_staff_id")

@@ -44,18 +44,18 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from database.batch_files import BatchFolders
+from core.batch_files import BatchFolders
 from database.connection import connect_with_retry
 from database.schema import recreate_database, with_database
 from hospital import run as run_module
 from hospital.chaos_corpus import (CASE_HEADER, RESENT_CASES, BadEvent, BadFile, archived_sample, bad_events,
                                    bad_files, load_refs)
 from hospital.chaos_verdict import Verdict, judge
-from hospital.kafka_config import producer_config
+from core.kafka_config import producer_config
 from hospital.local import LocalServices, ServiceError
-from hospital.settings import SAST, Settings, SettingsError, load
-from hospital.shutdown import stop_on_signals
-from hospital.atomic_write import write_atomically
+from core.settings import SAST, Settings, SettingsError, load
+from core.shutdown import stop_on_signals
+from core.atomic_write import write_atomically
 
 log = logging.getLogger(__name__)
 

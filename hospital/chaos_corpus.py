@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from database.batch_files import KINDS
+from core.batch_files import KINDS
 
 CASE_HEADER = "chaos-case"
 FILE_PREFIX = "chaos-"

@@ -28,14 +28,14 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from database.batch_files import KINDS, BatchFolders
+from core.batch_files import KINDS, BatchFolders
 from database.connection import connect
 from database.ledger import sha256_file
 from hospital import status as status_module
 from hospital.chaos_corpus import CASE_HEADER, BadEvent, BadFile
-from hospital.clock import STREAM_INTERVAL, tick_count
-from hospital.kafka_config import consumer_config
-from hospital.settings import Settings
+from core.clock import STREAM_INTERVAL, tick_count
+from core.kafka_config import consumer_config
+from core.settings import Settings
 
 EVENTS_PER_TICK = 3
 TOPIC_READ_TIMEOUT_S = 120

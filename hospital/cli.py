@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from hospital.settings import SettingsError
+from core.settings import SettingsError
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -32,10 +32,10 @@ from confluent_kafka import KafkaException
 
 from database import batch_ingest
 from hospital import status as status_module
-from hospital.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
+from core.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
 from hospital.run import DRAIN_TIMEOUT_S, RunOptions, apply_retirements, claim_run, finish_run
-from hospital.settings import Settings, SettingsError, load
-from hospital.shutdown import stop_on_signals
+from core.settings import Settings, SettingsError, load
+from core.shutdown import stop_on_signals
 from producer.batch_writer import parse_size, writer_state
 from producer.stream_producer import confirmed_ticks
 

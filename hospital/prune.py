@@ -20,7 +20,7 @@ from datetime import date
 import psycopg2
 
 from database.connection import connect
-from hospital.settings import Settings, SettingsError, load
+from core.settings import Settings, SettingsError, load
 
 DROP_SQL = """
 SELECT dropped_table, dropped_partition, dropped_day, dropped_rows, cardinality(dropped_file_ids)

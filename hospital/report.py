@@ -28,8 +28,8 @@ import psycopg2  # noqa: E402
 
 from database.connection import connect  # noqa: E402
 from hospital import status as status_module  # noqa: E402
-from hospital.clock import BATCH_INTERVAL  # noqa: E402
-from hospital.settings import Settings, SettingsError, load  # noqa: E402
+from core.clock import BATCH_INTERVAL  # noqa: E402
+from core.settings import Settings, SettingsError, load  # noqa: E402
 from producer.batch_writer import parse_size  # noqa: E402
 
 log = logging.getLogger(__name__)

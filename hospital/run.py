@@ -39,12 +39,12 @@ from tqdm import tqdm
 
 from database.connection import connect, transaction
 from hospital import status as status_module
-from hospital.clock import STREAM_INTERVAL, tick_count
+from core.clock import STREAM_INTERVAL, tick_count
 from hospital.local import TRANSFER_PARTITIONS
 from hospital.local.kafka import ensure_topics
 from hospital.prepare import prepare_population
-from hospital.settings import Settings, SettingsError, load
-from hospital.shutdown import stop_on_signals
+from core.settings import Settings, SettingsError, load
+from core.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 

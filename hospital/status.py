@@ -16,11 +16,11 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from database.batch_files import BatchFolders
+from core.batch_files import BatchFolders
 from database.connection import connect
-from hospital.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
-from hospital.kafka_config import consumer_config
-from hospital.settings import Settings, SettingsError, load
+from core.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
+from core.kafka_config import consumer_config
+from core.settings import Settings, SettingsError, load
 
 WINDOW_DAYS = 9
 

@@ -1,7 +1,7 @@
 """Write the hospital's patient-record files into the landing folder, one batch every 15 simulated minutes.
 
 Each tick of the window writes one CSV per record kind that has rows (admission, discharge,
-diagnosis, vital_sign, lab_result, medication; see database/batch_files.py), each written as
+diagnosis, vital_sign, lab_result, medication; see core/batch_files.py), each written as
 `*.tmp` and renamed when complete, so a loader never sees half a file. The population (patients,
 wards, staff on shift, ICD-10 codes) is read from the warehouse, so load it first
 (`hospital load-population`). `--target-size` sizes the whole window (default 5GB over 864 ticks,
@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from database.batch_files import KINDS, BatchFolders, file_name
+from core.batch_files import KINDS, BatchFolders, file_name
 from database.connection import connect_with_retry
-from hospital.atomic_write import write_atomically
-from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
-from hospital.settings import Settings, load
-from hospital.shutdown import stop_on_signals
-from producer.clinical_records import (Census, DutyRoster, Population, csv_bytes, step_census, tick_id_base,
+from core.atomic_write import write_atomically
+from core.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
+from core.settings import Settings, load
+from core.shutdown import stop_on_signals
+from generators.clinical_records import (Census, DutyRoster, Population, csv_bytes, step_census, tick_id_base,
                                        tick_records, ward_eligibility)
 
 log = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Producer
 
 from database.connection import connect_with_retry
-from hospital.atomic_write import write_atomically
-from hospital.clock import STREAM_INTERVAL, SimClock, tick_count, tick_time
-from hospital.kafka_config import producer_config
-from hospital.settings import SAST, Settings, load
-from hospital.shutdown import stop_on_signals
-from producer.transfers import Population, TransferPlanner, load_population, load_roster
+from core.atomic_write import write_atomically
+from core.clock import STREAM_INTERVAL, SimClock, tick_count, tick_time
+from core.kafka_config import producer_config
+from core.settings import SAST, Settings, load
+from core.shutdown import stop_on_signals
+from generators.transfers import Population, TransferPlanner, load_population, load_roster
 
 log = logging.getLogger(__name__)
 

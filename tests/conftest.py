@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from database.connection import connect
 from database.schema import scratch_database, with_database
-from hospital.settings import load
+from core.settings import load
 
 SERVICES_HINT = "start the services with `make up` (or run the whole suite with `make test`)"
 

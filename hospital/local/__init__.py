@@ -15,7 +15,7 @@ from pathlib import Path
 from hospital.local.kafka import LocalKafka, ensure_topics
 from hospital.local.postgres import LocalPostgres
 from hospital.local.process import ServiceError
-from hospital.settings import load
+from core.settings import load
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from database.connection import connect
-from hospital.kafka_config import producer_config
-from producer.transfer_population import build_population
-from producer.transfers import load_population, load_roster
+from core.kafka_config import producer_config
+from generators.transfer_population import build_population
+from generators.transfers import load_population, load_roster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WINDOW_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")

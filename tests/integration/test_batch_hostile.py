@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 import database.batch_ingest as batch_ingest
 import database.record_file as record_file
-from database.batch_files import KINDS, BatchFolders
+from core.batch_files import KINDS, BatchFolders
 from database.batch_ingest import run
 from database.connection import connect, infrastructure_failure
 from tests.integration.batch_fixtures import load_batch_population

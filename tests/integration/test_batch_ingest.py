@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from database.batch_files import KINDS, BatchFolders
+from core.batch_files import KINDS, BatchFolders
 from database.batch_ingest import (PAUSE_BEFORE_COMMIT_ENV, PassResult, Window, _stage_and_merge, configure_session,
                                    load_file, prepare_partitions, run)
 from database.ledger import claim, record_loaded

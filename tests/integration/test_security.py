@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from database.connection import connect
 from database.schema import apply_schema
 from hospital.run import reset
-from hospital.settings import SettingsError
+from core.settings import SettingsError
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer
 from database.bulk_copy import copy_csv
 from database.connection import connect
 from database.schema import apply_schema
-from hospital.kafka_config import consumer_config, producer_config
+from core.kafka_config import consumer_config, producer_config
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from collections import Counter, defaultdict
 import pytest
 
 from consumer.stream_consumer import ConsumerOptions, TransferConsumer, consume_transfers
-from hospital.transfer_event import NEXT_STATUSES
+from core.transfer_event import NEXT_STATUSES
 from producer.stream_producer import produce_transfers
-from producer.transfers import TransferPlanner
+from generators.transfers import TransferPlanner
 from tests.integration.stream_fixtures import (WINDOW_START, fetch, planner_inputs, population,  # noqa: F401
                                               produce_raw, read_topic, start_consumer, stored_versions, topic,
                                               topics, wait_for)

@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from consumer.stream_consumer import ConsumerOptions, consume_transfers
-from hospital.kafka_config import producer_config
-from hospital.transfer_event import PRIORITIES, STATUSES
-from producer.transfers import TransferPlanner
+from core.kafka_config import producer_config
+from core.transfer_event import PRIORITIES, STATUSES
+from generators.transfers import TransferPlanner
 from database.connection import connect
 from tests.integration.stream_fixtures import WINDOW_START, fetch, planner_inputs, population, topic  # noqa: F401
 

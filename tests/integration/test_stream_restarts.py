@@ -14,7 +14,7 @@ import pytest
 from consumer.stream_consumer import ConsumerOptions, TransferConsumer
 from database.connection import connect
 from producer.stream_producer import produce_transfers
-from producer.transfers import TransferPlanner
+from generators.transfers import TransferPlanner
 from tests.integration.stream_fixtures import (WINDOW_START, planner_inputs, population,  # noqa: F401
                                               produce_raw, read_topic, stored_versions, topics, wait_for)
 

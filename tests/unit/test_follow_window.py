@@ -8,7 +8,7 @@ import json
 
 from hospital.follow_window import parts_done
 from hospital.run import RunOptions
-from hospital.settings import load
+from core.settings import load
 from producer.batch_writer import parse_size, writer_state
 from producer.stream_producer import STATE_FORMAT, default_state_file
 

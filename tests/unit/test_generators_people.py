@@ -13,7 +13,7 @@ from stdnum.za import idnr
 from generators import generate_people_data
 from generators.people import PEOPLE_COLUMNS
 from generators.patients import PATIENT_COLUMNS
-from hospital import reference
+from core import reference
 
 ROWS = 30_000
 SIM_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")

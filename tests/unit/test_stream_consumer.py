@@ -11,7 +11,7 @@ from consumer.stream_consumer import WINDOW_DAYS, build_parser
 from consumer.transfer_store import (AHEAD_OF_LOG_END, BEHIND_LOG_START, MAX_REASON_CHARS, Quarantined,
                                      offset_incident, safe_text)
 from hospital.run import RunOptions, part_args
-from hospital.settings import load
+from core.settings import load
 
 
 @pytest.mark.parametrize("hostile", ["nul \x00 inside", "lone \ud800 surrogate", "x" * 100_000, "\x00" * 5000])

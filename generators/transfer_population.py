@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from psycopg2.extras import execute_values
 from stdnum import luhn
 
-from hospital.settings import SAST
+from core.settings import SAST
 
 SPECIALITIES = (("IM", "Internal Medicine"), ("SURG", "Surgery"), ("PAED", "Paediatrics"),
                 ("ANAES", "Anaesthesiology"))

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from database.batch_files import KINDS, RecordKind
-from hospital.settings import SAST
+from core.batch_files import KINDS, RecordKind
+from core.settings import SAST
 
 TICK_SECONDS = 15 * 60
 ID_EPOCH = datetime(2000, 1, 1, tzinfo=SAST)
