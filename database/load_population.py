@@ -20,11 +20,12 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from database.bulk_copy import copy_csv
-from database.connection import connect, transaction
 from core import reference
 from core import settings as settings_module
+from core.logs import configure_logging
 from core.settings import SettingsError
+from database.bulk_copy import copy_csv
+from database.connection import connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         conn = connect(settings=settings_module.load())
     except (SettingsError, psycopg2.OperationalError) as exc:

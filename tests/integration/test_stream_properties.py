@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from consumer.stream_consumer import ConsumerOptions, consume_transfers
 from core.kafka_config import producer_config
 from core.transfer_event import PRIORITIES, STATUSES
-from generators.transfers import TransferPlanner
 from database.connection import connect
+from generators.transfers import TransferPlanner
 from tests.integration.stream_fixtures import WINDOW_START, fetch, planner_inputs, population, topic  # noqa: F401
 
 pytestmark = pytest.mark.integration

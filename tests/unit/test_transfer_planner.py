@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from core.transfer_event import NEXT_STATUSES, parse
-from producer.stream_producer import Delivery
 from generators.transfers import PatientRef, PlanningError, Population, Roster, TransferPlanner
+from producer.stream_producer import Delivery
 
 START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
 WARDS = ["ICU", "MED-A", "MED-B", "SURG-1"]
