@@ -31,14 +31,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from database.batch_files import KIND_BY_HEADER, BatchFolders, complete_files
-from database.record_file import open_records, read_landed
+from core.batch_files import KIND_BY_HEADER, BatchFolders, complete_files
+from core.clock import BATCH_INTERVAL, tick_count
+from core.logs import configure_logging
+from core.settings import load
+from core.sizes import parse_size
 from database.bulk_copy import copy_csv
 from database.connection import connect
+from database.record_file import open_records, read_landed
 from database.schema import scratch_database, with_database
-from hospital.clock import BATCH_INTERVAL, tick_count
-from hospital.settings import load
-from producer.batch_writer import DEFAULT_TARGET_BYTES, parse_size, write_window
+from producer.batch_writer import DEFAULT_TARGET_BYTES, write_window
 
 log = logging.getLogger("bench.batch")
 REPO = Path(__file__).resolve().parents[1]
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--patients", type=int, default=200_000, help="patients in the scratch population")
     parser.add_argument("--staff", type=int, default=4_000, help="nurses and doctors in the scratch population")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load()
     ticks = math.ceil(args.sample_size / (args.target_size / tick_count(9 * BATCH_INTERVAL * 96, BATCH_INTERVAL)))
 

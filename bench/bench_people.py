@@ -24,9 +24,10 @@ from pathlib import Path
 
 from faker import Faker
 
+from core.logs import configure_logging
+from core.sa_id import make_sa_id
+from core.settings import load
 from generators.generate_people_data import write_people
-from hospital.sa_id import make_sa_id
-from hospital.settings import load
 
 log = logging.getLogger("bench.people")
 SCHEMES = ["Discovery Health Medical Scheme", "Bonitas Medical Fund", "Momentum Medical Scheme", "Polmed"]
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         help="also time a full run of this many rows in a subprocess (e.g. 5000000; default off)")
     parser.add_argument("--seed", type=int, default=20260302)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load()
     with tempfile.TemporaryDirectory(prefix="bench_people_") as tmp:
         folder = Path(tmp)

@@ -31,14 +31,16 @@ import psycopg2
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from core.clock import STREAM_INTERVAL, window_ticks
+from core.kafka_config import consumer_config, producer_config
+from core.logs import configure_logging
+from core.settings import Settings, load
+from core.transfer_event import parse
 from database.connection import connect
 from database.schema import scratch_database, with_database
-from hospital.kafka_config import consumer_config, producer_config
-from hospital.settings import Settings, load
-from hospital.transfer_event import parse
+from generators.transfer_population import build_population
+from generators.transfers import TransferPlanner, load_population, load_roster
 from producer.stream_producer import produce_transfers
-from producer.transfer_population import build_population
-from producer.transfers import TransferPlanner, load_population, load_roster
 
 log = logging.getLogger("bench.stream")
 READY_LINE = "READY"
@@ -117,8 +119,9 @@ def backfill(settings: Settings, events: int, consumer_command) -> float:
         conn = connect(settings.database_url)
         with child(settings, consumer_command(topic_name, dlq)):
             started = time.perf_counter()
-            result = produce_transfers(settings, topic=topic_name, start=settings.sim_start, ticks=ticks, speed=0,
-                                       first_tick=0, state_file=_tmp_state())
+            result = produce_transfers(dataclasses.replace(settings, sim_speed=0), topic=topic_name,
+                                       start=settings.sim_start, days=-(-ticks // window_ticks(1, STREAM_INTERVAL)),
+                                       max_ticks=ticks, first_tick=0, state_file=_tmp_state())
             if not result.ok:
                 raise RuntimeError(f"producer failed: {result.failures[:3]}")
             done = wait_rows(conn, 3 * ticks)
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         help="wall milliseconds per 3-minute tick in the latency run (default: %(default)s)")
     parser.add_argument("--baseline-consumer", nargs=2, metavar=("TOPIC", "GROUP"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.WARNING)
     settings = load()
     if args.baseline_consumer:
         return baseline_consumer(settings, *args.baseline_consumer)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
 import threading
 import time
@@ -40,18 +38,19 @@ from consumer.dead_letter import DeadLetterSender, DeadLetterUndelivered
 from consumer.transfer_store import (AHEAD_OF_LOG_END, REPLAY, Accepted, OffsetIncident, Quarantined,
                                      ReferenceCache, explain_skipped, load_offsets, offset_incident,
                                      record_offset_incidents, write_events, write_offsets, write_quarantined)
+from core.clock import WINDOW_DAYS
+from core.kafka_config import consumer_config, producer_config
+from core.logs import configure_logging
+from core.settings import Settings, load
+from core.shutdown import stop_on_signals
+from core.transfer_event import InvalidEvent, check_window, parse
 from database.connection import connect_with_retry, infrastructure_failure
-from hospital.kafka_config import consumer_config, producer_config
-from hospital.settings import Settings, load
-from hospital.shutdown import stop_on_signals
-from hospital.transfer_event import InvalidEvent, check_window, parse
 
 log = logging.getLogger(__name__)
 
 # Messages per transaction: large enough that a backfill is a few hundred commits a minute, small
 # enough that a live tick (3 events) is written as soon as it arrives.
 DEFAULT_BATCH_SIZE = 2000
-WINDOW_DAYS = 9
 POLL_TIMEOUT_S = 0.1
 MAX_BACKOFF_S = 5.0
 WATERMARK_TIMEOUT_S = 10.0
@@ -98,7 +97,6 @@ class ConsumerOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     until_idle_s: float | None = None
     instance_id: str | None = None  # static group membership: a restart takes over at once
-    kill_after_commits: int | None = None  # fault injection for tests: SIGKILL between the two commits
     days: int = WINDOW_DAYS  # the run's window: settings.sim_start .. sim_start + days
 
 
@@ -349,8 +347,6 @@ class TransferConsumer:
         self.stats.stored += outcome.stored
         self.stats.replayed += outcome.replayed
         self.stats.quarantined += len(outcome.quarantined)
-        if self.options.kill_after_commits and self.stats.batches >= self.options.kill_after_commits:
-            os.kill(os.getpid(), signal.SIGKILL)  # the database has the batch; Kafka does not
         offsets = [TopicPartition(self.options.topic, p, o) for p, o in next_offsets.items()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=True)
@@ -423,7 +419,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--instance-id",
                         help="static group membership id: a restarted consumer with the same id gets its "
                              "partitions back at once instead of waiting for a rebalance")
-    parser.add_argument("--kill-after-commits", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -432,14 +427,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load()
     stop = stop_on_signals()
     options = ConsumerOptions(
         topic=args.topic or settings.transfers_topic, dlq_topic=args.dlq_topic or settings.transfers_dlq_topic,
         group=args.group or settings.consumer_group, batch_size=args.batch_size,
-        until_idle_s=args.until_idle, instance_id=args.instance_id, kill_after_commits=args.kill_after_commits,
-        days=args.days)
+        until_idle_s=args.until_idle, instance_id=args.instance_id, days=args.days)
     consume_transfers(settings, options, stop)
     return 0
 

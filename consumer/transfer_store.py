@@ -28,7 +28,7 @@ from datetime import datetime
 import orjson
 from psycopg2.extras import execute_values
 
-from hospital.transfer_event import (CONFLICTING_EVENT_ID, CONFLICTING_VERSION, UNKNOWN_DOCTOR, UNKNOWN_FACILITY,
+from core.transfer_event import (CONFLICTING_EVENT_ID, CONFLICTING_VERSION, UNKNOWN_DOCTOR, UNKNOWN_FACILITY,
                                      UNKNOWN_PATIENT, UNKNOWN_WARD, InvalidEvent, TransferEvent)
 
 # Longest reason kept (characters): the detail of a hostile value is cut, never the category.

@@ -37,7 +37,12 @@ import psycopg2
 import psycopg2.errors
 from tqdm import tqdm
 
-from database.batch_files import KINDS, BatchFolders, RecordKind, complete_files
+from core.atomic_write import write_atomically
+from core.batch_files import KINDS, BatchFolders, RecordKind, complete_files
+from core.clock import BATCH_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_ticks
+from core.logs import configure_logging
+from core.settings import SAST, Settings, load
+from core.shutdown import stop_on_signals
 from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_columns,
                                   reference_probe_sql, stage_columns, stage_table, staged_id_ranges_sql,
                                   staged_ids_sql, window_days)
@@ -46,18 +51,10 @@ from database.connection import connect_with_retry, infrastructure_failure
 from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
 from database.record_file import (LandedFile, RecordFile, Unreadable, check_records, open_records, printable_name,
                                   read_landed)
-from hospital.atomic_write import write_atomically
-from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
-from hospital.settings import SAST, Settings, load
-from hospital.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 
-WINDOW_DAYS = 9
 PARTITION_DAYS_AHEAD = 1
-# Fault injection for tests and chaos runs: when set to a path, the loader writes that file
-# once a file's rows are merged, then waits to be killed, before committing.
-PAUSE_BEFORE_COMMIT_ENV = "HOSPITAL_BATCH_PAUSE_BEFORE_COMMIT"
 # A careful merge whose id claim loses to another loader's commit merges again; each retry
 # sees one more file, so this bounds nothing a real run reaches.
 CLAIM_ATTEMPTS = 3
@@ -156,16 +153,6 @@ def _settle(landed: LandedFile, folder: Path, tag: str) -> Path | None:
     return write_atomically(target, landed.data)
 
 
-def _pause_before_commit() -> None:
-    marker = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
-    if not marker:
-        return
-    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
-    log.warning("paused before commit (%s is set); waiting to be killed", PAUSE_BEFORE_COMMIT_ENV)
-    while True:
-        time.sleep(1)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What taking a file came to. `status`: loaded, quarantined, busy, or set_aside (its bytes
@@ -232,7 +219,6 @@ def _take(conn, landed: LandedFile, window: Window, worker: str, wait: bool) -> 
         if counts[0] != counts[1] + counts[2]:
             raise RuntimeError(f"{counts[0]} records counted but {counts[1]} loaded and {counts[2]} rejected")
         record_loaded(cur, taken.file_id, records.kind.name, *counts)
-        _pause_before_commit()
         conn.commit()
     return Outcome("loaded", counts=counts)
 
@@ -497,10 +483,9 @@ def run(settings: Settings, *, follow: bool = False, days: int = WINDOW_DAYS, as
             return pass_surviving_outages(session, folders, Window.rolling(settings.sim_start, days, as_of),
                                           worker, stop)
         # The clock starts at the first tick to run, so a resumed run does not wait out the ticks before it.
-        clock = SimClock(tick_time(settings.sim_start, BATCH_INTERVAL, first_tick), settings.sim_speed)
-        threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True).start()
+        clock = SimClock(tick_time(settings.sim_start, BATCH_INTERVAL, first_tick), settings.sim_speed).stop_on(stop)
         total = PassResult()
-        ticks = tick_count(timedelta(days=days), BATCH_INTERVAL)
+        ticks = window_ticks(days, BATCH_INTERVAL)
         for _, instant in clock.ticks(settings.sim_start, BATCH_INTERVAL, ticks, first=first_tick):
             done = pass_surviving_outages(session, folders, Window.rolling(settings.sim_start, days, instant),
                                           worker, stop)
@@ -519,14 +504,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--follow", action="store_true",
                         help="run a pass at every 15-minute tick of the window on the simulated clock "
                              "(SIM_START, SIM_SPEED) instead of one pass")
-    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help="days in the rolling window (default 9)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the rolling window (default {WINDOW_DAYS})")
     parser.add_argument("--as-of", type=datetime.fromisoformat, default=None,
                         help="simulated instant the window ends at (default: the window's last day)")
     parser.add_argument("--first-tick", type=int, default=0, help="with --follow: tick to start at (resume)")
     parser.add_argument("--data-dir", type=Path, default=None, help="override DATA_DIR")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each file's timings and path taken")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     if args.verbose:
         log.setLevel(logging.DEBUG)
     settings = load()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from database.batch_files import Column, RecordKind
+from core.batch_files import Column, RecordKind
 
 STAGE_TABLE = "batch_stage"
 

@@ -10,7 +10,7 @@ from typing import Iterator
 import psycopg2
 import psycopg2.extensions
 
-from hospital.settings import ENVIRONMENT, Settings, SettingsError, load
+from core.settings import ENVIRONMENT, Settings, SettingsError, load
 
 APPLICATION_NAME = "hospital-pipeline"
 # What the server says when it refuses the credentials (psycopg2 gives no SQLSTATE on connect).

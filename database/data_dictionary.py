@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.settings import SettingsError, load
 from database.connection import connect
-from hospital.settings import SettingsError, load
 
 SCHEMAS = ("reference", "core", "stream", "clinical", "ops", "analytics", "private")
 

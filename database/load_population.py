@@ -20,11 +20,12 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from core import reference
+from core import settings as settings_module
+from core.logs import configure_logging
+from core.settings import SettingsError
 from database.bulk_copy import copy_csv
 from database.connection import connect, transaction
-from hospital import reference
-from hospital import settings as settings_module
-from hospital.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def load_population(conn, data_dir: Path) -> dict[str, int]:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     defaults = settings_module.load()
     parser = argparse.ArgumentParser(
-        prog=prog, description="COPY the reference CSVs (hospital/reference) and the generated people.csv, "
+        prog=prog, description="COPY the reference CSVs (core/reference) and the generated people.csv, "
         "hospital_patients.csv, staff.csv, doctors.csv and assigned_staff.csv into the warehouse as the "
         "pipeline role (DATABASE_URL). Safe to re-run: rows already loaded are skipped.")
     parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,
@@ -109,7 +110,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         conn = connect(settings=settings_module.load())
     except (SettingsError, psycopg2.OperationalError) as exc:

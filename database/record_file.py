@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from database.batch_files import KIND_BY_HEADER, RecordKind
+from core.batch_files import KIND_BY_HEADER, RecordKind
 
 BOM = b"\xef\xbb\xbf"
 # A file is read into memory whole; one larger than this is quarantined, unread (the writer's

@@ -54,7 +54,7 @@ def architecture(path: Path) -> Path:
     # Left column: what makes the data.
     box(ax, 1, 46, 19, 10, "generators/", "people, patients,\nstaff, doctors, roster")
     box(ax, 1, 28, 19, 10, "stream_producer", "producer/  3 events\nper 3-min tick")
-    box(ax, 1, 17.5, 19, 7, "hospital/clock.py", "one simulated clock", color=CLOCK)
+    box(ax, 1, 17.5, 19, 7, "core/clock.py", "one simulated clock", color=CLOCK)
     box(ax, 1, 4, 19, 10, "batch_writer", "producer/  record files\nper 15-min tick")
     # Middle: where it waits.
     box(ax, 27, 46, 20, 10, "CSV files", "people.csv, hospital_patients.csv,\nstaff.csv, doctors.csv,\n"

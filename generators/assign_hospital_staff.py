@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import settings as settings_module
+from core.csv_writer import HashingWriter, header_line
+from core.logs import configure_logging
 from generators.cli_support import InputError, bounded_int, readable_file, report_errors, writable_file
-from generators.csv_rows import HashingWriter, header_line
 from generators.horizon import DEFAULT_HORIZON_DAYS, Horizon
 from generators.manifest import write_manifest
 from generators.roster import ASSIGNMENT_COLUMNS, build_roster, check_cover, encode_roster
 from generators.staff import STAFF_COLUMNS
-from hospital import settings as settings_module
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def assign(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     return report_errors(parser.prog, lambda: assign(args))
 
 

@@ -17,14 +17,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from core import settings as settings_module
+from core.csv_writer import HashingWriter, header_line
+from core.logs import configure_logging
+from core.sa_id import sequence_slots
+from core.settings import SAST
 from generators.cli_support import InputError, bounded_int, report_errors, writable_file
-from generators.csv_rows import HashingWriter, header_line
 from generators.manifest import write_manifest
 from generators.patients import PATIENT_COLUMNS, default_patient_count, generate_patients
 from generators.people import (CHUNK_ROWS, MAX_ROWS, PEOPLE_COLUMNS, ChunkSummary, PeopleModel,
-                               generate_chunk, sequence_slots)
-from hospital import settings as settings_module
-from hospital.settings import SAST
+                               generate_chunk)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ def generate(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     return report_errors(parser.prog, lambda: generate(args))
 
 

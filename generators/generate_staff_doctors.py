@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import settings as settings_module
+from core.csv_writer import HashingWriter
+from core.logs import configure_logging
 from generators.cli_support import InputError, bounded_int, readable_file, report_errors, writable_file
-from generators.csv_rows import HashingWriter
 from generators.horizon import DEFAULT_HORIZON_DAYS, Horizon
 from generators.manifest import write_manifest
 from generators.staff import DEFAULT_STAFF, DOCTOR_COLUMNS, STAFF_COLUMNS, build_workforce
-from hospital import settings as settings_module
 
 log = logging.getLogger(__name__)
 PEOPLE_NEEDED = ("person_id", "sex", "date_of_birth", "citizenship")
@@ -95,7 +96,7 @@ def generate(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     return report_errors(parser.prog, lambda: generate(args))
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from hospital.settings import SAST
+from core.clock import WINDOW_DAYS
+from core.settings import SAST
 
-WINDOW_DAYS = 9
 DEFAULT_HORIZON_DAYS = WINDOW_DAYS + 365
 
 

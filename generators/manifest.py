@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hospital import __version__
+from core import __version__
 
 
 def write_manifest(path: Path, generator: str, seed: int, files: dict[Path, tuple[int, str]],

@@ -9,8 +9,8 @@ from datetime import datetime
 
 import numpy as np
 
-from generators.csv_rows import encode_rows, int_bytes, iso_dates, masked, zero_padded
-from hospital import reference
+from core import reference
+from core.csv_writer import encode_arrays, int_bytes, iso_dates, masked, zero_padded
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def generate_patients(seed: int, person_id: np.ndarray, birth_day: np.ndarray, m
         [int_bytes(person_id[chosen])], [iso_dates(registration)], [blood], [chronic],
         [ward_codes[ward_index]], [since],
     ]
-    return encode_rows(fields, count), int(admitted.sum())
+    return encode_arrays(fields, count), int(admitted.sum())
 
 
 def chronic_conditions(rng: np.random.Generator, age: np.ndarray, male: np.ndarray) -> np.ndarray:

@@ -11,10 +11,10 @@ from datetime import date
 
 import numpy as np
 
-from generators.csv_rows import check_plain, encode_rows, int_bytes, iso_dates, masked, zero_padded
-from hospital import reference
-from hospital.phone import make_phone_numbers
-from hospital.sa_id import make_sa_ids
+from core import reference
+from core.csv_writer import check_plain, encode_arrays, int_bytes, iso_dates, masked, zero_padded
+from core.phone import make_phone_numbers
+from core.sa_id import make_sa_ids, unique_sequences, yymmdd_of
 
 PEOPLE_COLUMNS = (
     "person_id", "sa_id_number", "first_name", "last_name", "sex", "date_of_birth", "citizenship",
@@ -115,27 +115,41 @@ class ChunkSummary:
     soweto: np.ndarray         # bool: lives in a Soweto postal code (18xx), the hospital's catchment
 
 
-def sequence_slots(seed: int) -> np.ndarray:
-    """A fixed random order of the 5,000 ID sequence numbers, so sequences look random yet never repeat."""
-    return np.random.default_rng([seed, 0xA11D]).permutation(5000)
+@dataclass
+class PeopleChunk:
+    """One chunk of people as columns ('S' byte-string arrays unless said otherwise), before encoding."""
+    person_id: np.ndarray      # int64
+    sa_id: np.ndarray          # empty for foreign nationals
+    first: np.ndarray
+    last: np.ndarray
+    male: np.ndarray           # bool
+    birth_day: np.ndarray      # int32, days since 1970-01-01
+    citizenship: np.ndarray    # uint8 index into CITIZENSHIPS
+    passport: np.ndarray       # empty unless foreign
+    phone: np.ndarray
+    email: list[np.ndarray]    # the parts of first.last + 2 digits @ domain, each empty without e-mail
+    house: np.ndarray
+    street: np.ndarray
+    suburb_index: np.ndarray   # int index into the model's suburbs
+    scheme: np.ndarray         # empty without medical-scheme cover
 
 
 def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, first_person_id: int,
                    n: int, reference_day: date, slots: np.ndarray) -> tuple[bytes, ChunkSummary]:
     """CSV lines (no header) for `n` people starting at `first_person_id`, and their summary.
 
-    `reference_day` is the date ages are counted at (the simulation start).
+    `reference_day` is the date ages are counted at (the simulation start); `slots` is
+    `core.sa_id.sequence_slots(seed)`.
     """
-    rng = np.random.default_rng([seed, 1, chunk_index])
-    ref = np.datetime64(reference_day, "D").astype(np.int64)
+    chunk = draw_chunk(model, seed, chunk_index, n_chunks, first_person_id, n, reference_day, slots)
+    return encode_chunk(model, chunk), summarise(model, chunk)
 
-    # Age and sex: 5-year band, then uniform within it.
-    band = np.searchsorted(np.cumsum(model.age_bands), rng.random(n), side="right").clip(0, 19)
-    age_days = ((band * 5 + rng.random(n) * 5) * 365.2425).astype(np.int64)
-    birth_day = (ref - age_days).astype(np.int32)
-    age_years = age_days / 365.2425
-    male_share = np.where(age_years < 15, 0.505, np.where(age_years < 60, 0.51, 0.40))
-    male = rng.random(n) < male_share
+
+def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, first_person_id: int,
+               n: int, reference_day: date, slots: np.ndarray) -> PeopleChunk:
+    """Draw `n` people from the chunk's own random stream (seed, chunk index)."""
+    rng = np.random.default_rng([seed, 1, chunk_index])
+    birth_day, age_years, male = _ages_and_sexes(model, rng, n, reference_day)
 
     # Citizenship: foreign nationals concentrated in working ages (Gauteng holds half of SA's migrants).
     u = rng.random(n)
@@ -143,7 +157,58 @@ def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: in
     citizenship = np.where(u < foreign_share, 2, np.where(u < foreign_share + 0.012, 1, 0)).astype(np.uint8)
     foreign = citizenship == 2
 
-    # Name tradition: most foreign nationals carry names from the region's other countries.
+    first, first_mail, last, last_mail = _names(model, rng, n, male, foreign)
+
+    yymmdd = yymmdd_of(birth_day)
+    sequence = unique_sequences(yymmdd, male, slots, chunk_index, n_chunks)
+    sa_id = masked(make_sa_ids(yymmdd, sequence, np.minimum(citizenship, 1)), ~foreign)
+
+    letters = PASSPORT_LETTERS[rng.integers(0, len(PASSPORT_LETTERS), (n, 2))]
+    passport = np.empty((n, 9), dtype=np.uint8)
+    passport[:, :2] = letters
+    passport[:, 2:] = zero_padded(rng.integers(0, 10_000_000, n), 7).view(np.uint8).reshape(n, 7)
+    passport = masked(passport.view("S9").ravel(), foreign)
+
+    phone = make_phone_numbers(rng, n)
+
+    # E-mail for about 60% of people of 16 and older: first.last + optional 2 digits @ domain.
+    has_mail = (age_years >= 16) & (rng.random(n) < 0.6)
+    digits = masked(zero_padded(rng.integers(0, 100, n), 2), has_mail & (rng.random(n) < 0.5))
+    domain = masked(model.domains[rng.integers(0, len(model.domains), n)], has_mail)
+    dot = masked(np.full(n, b".", dtype="S1"), has_mail)
+    at = masked(np.full(n, b"@", dtype="S1"), has_mail)
+    email = [masked(first_mail, has_mail), dot, masked(last_mail, has_mail), digits, at, domain]
+
+    house = int_bytes(np.minimum(rng.geometric(0.004, n), 9999))
+    street = model.street.draw(rng, n)
+    suburb_index = model.suburb.draw_index(rng, n)
+
+    # Medical scheme cover: about a quarter overall (GHS), far less for foreign nationals.
+    insured = rng.random(n) < np.where(foreign, 0.08, 0.26)
+    scheme = masked(model.scheme.draw(rng, n), insured)
+
+    person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
+    return PeopleChunk(person_id, sa_id, first, last, male, birth_day, citizenship, passport, phone, email,
+                       house, street, suburb_index, scheme)
+
+
+def _ages_and_sexes(model: PeopleModel, rng: np.random.Generator, n: int,
+                    reference_day: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Birth days (days since 1970-01-01), ages in years at `reference_day`, and male flags:
+    a 5-year band by the age structure, then uniform within it; the sex ratio by age."""
+    ref = np.datetime64(reference_day, "D").astype(np.int64)
+    band = np.searchsorted(np.cumsum(model.age_bands), rng.random(n), side="right").clip(0, 19)
+    age_days = ((band * 5 + rng.random(n) * 5) * 365.2425).astype(np.int64)
+    birth_day = (ref - age_days).astype(np.int32)
+    age_years = age_days / 365.2425
+    male_share = np.where(age_years < 15, 0.505, np.where(age_years < 60, 0.51, 0.40))
+    return birth_day, age_years, rng.random(n) < male_share
+
+
+def _names(model: PeopleModel, rng: np.random.Generator, n: int, male: np.ndarray,
+           foreign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First and last names (and their e-mail forms) by name tradition: most foreign nationals
+    carry names from the region's other countries."""
     group = model.group_draw.draw_index(rng, n)
     group = np.where(foreign & (rng.random(n) < 0.85), model.groups.index("foreign"), group)
     group = np.where(~foreign & (group == model.groups.index("foreign")), 0, group)
@@ -167,63 +232,23 @@ def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: in
                 pick = model.first[g, s].draw_index(rng, k)
                 first[mask] = model.first[g, s].values[pick]
                 first_mail[mask] = model.first_email[g, s][pick]
+    return first, first_mail, last, last_mail
 
-    # SA ID: sequences unique within each (YYMMDD, sex) across the whole file: within a chunk the
-    # k-th person of a cell takes slot k * n_chunks + chunk_index of the seeded permutation.
-    dob = birth_day.astype("datetime64[D]")
-    years = dob.astype("datetime64[Y]")
-    months = dob.astype("datetime64[M]")
-    yymmdd = ((years.astype(np.int64) + 1970) % 100) * 10_000 \
-        + (months - years.astype("datetime64[M]")).astype(np.int64) * 100 + 100 \
-        + (dob - months.astype("datetime64[D]")).astype(np.int64) + 1
-    cell = yymmdd * 2 + sex_index
-    order = np.argsort(cell, kind="stable")
-    sorted_cell = cell[order]
-    starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
-    rank_sorted = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = rank_sorted
-    slot = rank * n_chunks + chunk_index
-    if n and slot.max() >= 5000:
-        raise ValueError("too many people share a birth date and sex for unique SA ID numbers; use fewer rows")
-    # A per-cell rotation keeps the mapping one-to-one within a cell while varying it between cells.
-    sequence = slots[(slot + cell * 2_654_435_761) % 5000] + 5000 * sex_index
-    sa_id = masked(make_sa_ids(yymmdd, sequence, np.minimum(citizenship, 1)), ~foreign)
 
-    letters = PASSPORT_LETTERS[rng.integers(0, len(PASSPORT_LETTERS), (n, 2))]
-    passport = np.empty((n, 9), dtype=np.uint8)
-    passport[:, :2] = letters
-    passport[:, 2:] = zero_padded(rng.integers(0, 10_000_000, n), 7).view(np.uint8).reshape(n, 7)
-    passport = masked(passport.view("S9").ravel(), foreign)
-
-    phone = make_phone_numbers(rng, n)
-
-    # E-mail for about 60% of people of 16 and older: first.last + optional 2 digits @ domain.
-    has_mail = (age_years >= 16) & (rng.random(n) < 0.6)
-    digits = masked(zero_padded(rng.integers(0, 100, n), 2), has_mail & (rng.random(n) < 0.5))
-    domain = masked(model.domains[rng.integers(0, len(model.domains), n)], has_mail)
-    dot = masked(np.full(n, b".", dtype="S1"), has_mail)
-    at = masked(np.full(n, b"@", dtype="S1"), has_mail)
-    first_mail = masked(first_mail, has_mail)
-    last_mail = masked(last_mail, has_mail)
-
-    house = int_bytes(np.minimum(rng.geometric(0.004, n), 9999))
-    street = model.street.draw(rng, n)
-    suburb_index = model.suburb.draw_index(rng, n)
-
-    # Medical scheme cover: about a quarter overall (GHS), far less for foreign nationals.
-    insured = rng.random(n) < np.where(foreign, 0.08, 0.26)
-    scheme = masked(model.scheme.draw(rng, n), insured)
-
-    person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
+def encode_chunk(model: PeopleModel, chunk: PeopleChunk) -> bytes:
+    """The chunk's people.csv lines (no header), columns in PEOPLE_COLUMNS order."""
+    s = chunk.suburb_index
     fields = [
-        [int_bytes(person_id)], [sa_id], [first], [last],
-        [np.where(male, b"M", b"F").astype("S1")], [iso_dates(birth_day)],
-        [np.array(CITIZENSHIPS)[citizenship]], [passport], [phone],
-        [first_mail, dot, last_mail, digits, at, domain],
-        [house, b" ", street], [model.suburb.values[suburb_index]], [model.city[suburb_index]],
-        [model.province[suburb_index]], [model.postal_code[suburb_index]], [scheme],
+        [int_bytes(chunk.person_id)], [chunk.sa_id], [chunk.first], [chunk.last],
+        [np.where(chunk.male, b"M", b"F").astype("S1")], [iso_dates(chunk.birth_day)],
+        [np.array(CITIZENSHIPS)[chunk.citizenship]], [chunk.passport], [chunk.phone], chunk.email,
+        [chunk.house, b" ", chunk.street], [model.suburb.values[s]], [model.city[s]],
+        [model.province[s]], [model.postal_code[s]], [chunk.scheme],
     ]
-    soweto = np.char.startswith(model.postal_code[suburb_index], b"18")
-    summary = ChunkSummary(person_id, birth_day, male, citizenship, soweto)
-    return encode_rows(fields, n), summary
+    return encode_arrays(fields, len(chunk.person_id))
+
+
+def summarise(model: PeopleModel, chunk: PeopleChunk) -> ChunkSummary:
+    """What the patient and staff generators need about the chunk's people."""
+    soweto = np.char.startswith(model.postal_code[chunk.suburb_index], b"18")
+    return ChunkSummary(chunk.person_id, chunk.birth_day, chunk.male, chunk.citizenship, soweto)

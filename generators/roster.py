@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from generators.csv_rows import encode_rows, int_bytes, iso_dates, masked
+from core import reference
+from core.csv_writer import encode_arrays, int_bytes, iso_dates, masked
 from generators.horizon import Horizon
-from hospital import reference
 
 ASSIGNMENT_COLUMNS = ("staff_assignment_id", "staff_id", "ward_code", "shift_date", "shift_kind",
                       "shift_start", "shift_end", "covers_for_staff_id")
@@ -134,7 +134,7 @@ def encode_roster(roster: pd.DataFrame) -> bytes:
         [np.where(roster.kind.to_numpy() == "D", b"day", b"night").astype("S5")],
         [_iso(start)], [_iso(start + SHIFT_MINUTES)], [covers_text],
     ]
-    return encode_rows(fields, n) if n else b""
+    return encode_arrays(fields, n) if n else b""
 
 
 def _iso(minutes: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from hospital import reference
+from core import reference
 
 log = logging.getLogger(__name__)
 

@@ -1,3 +1,6 @@
-"""What the pipeline's parts share: settings, the simulated clock, reference data, SA rules, the CLI."""
+"""The top floor: the `hospital` command and the operations only it uses (run, prepare, status,
+report, deliverables, follow-window, prune, chaos, local services). See docs/ARCHITECTURE.md."""
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

@@ -44,18 +44,19 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from database.batch_files import BatchFolders
+from core.atomic_write import write_atomically
+from core.batch_files import BatchFolders
+from core.clock import WINDOW_DAYS
+from core.kafka_config import producer_config
+from core.settings import SAST, Settings, SettingsError, load
+from core.shutdown import stop_on_signals
 from database.connection import connect_with_retry
 from database.schema import recreate_database, with_database
 from hospital import run as run_module
 from hospital.chaos_corpus import (CASE_HEADER, RESENT_CASES, BadEvent, BadFile, archived_sample, bad_events,
                                    bad_files, load_refs)
 from hospital.chaos_verdict import Verdict, judge
-from hospital.kafka_config import producer_config
 from hospital.local import LocalServices, ServiceError
-from hospital.settings import SAST, Settings, SettingsError, load
-from hospital.shutdown import stop_on_signals
-from hospital.atomic_write import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--people", type=int, default=20_000, help="people to generate (default 20,000)")
     parser.add_argument("--target-size", default="150MB", help="size of the window's record files (default 150MB)")
-    parser.add_argument("--days", type=int, default=9, help="days in the window (default 9)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the window (default {WINDOW_DAYS})")
     parser.add_argument("--speed", type=float, default=3600,
                         help="simulated seconds per wall second (default 3600: a day in 24 s)")
     parser.add_argument("--seed", type=int, help="seed of the fault schedule (default: a new one, printed)")

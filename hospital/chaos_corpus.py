@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from database.batch_files import KINDS
+from core.batch_files import KINDS
+from core.csv_writer import encode_rows
 
 CASE_HEADER = "chaos-case"
 FILE_PREFIX = "chaos-"
@@ -248,11 +249,7 @@ class BadFile:
 
 
 def _csv(header, rows) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return encode_rows(header, rows)
 
 
 class _Rows:

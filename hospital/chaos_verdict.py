@@ -22,20 +22,19 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from database.batch_files import KINDS, BatchFolders
+from core.batch_files import KINDS, BatchFolders
+from core.clock import STREAM_INTERVAL, window_ticks
+from core.kafka_config import consumer_config
+from core.settings import Settings
 from database.connection import connect
 from database.ledger import sha256_file
 from hospital import status as status_module
 from hospital.chaos_corpus import CASE_HEADER, BadEvent, BadFile
-from hospital.clock import STREAM_INTERVAL, tick_count
-from hospital.kafka_config import consumer_config
-from hospital.settings import Settings
 
 EVENTS_PER_TICK = 3
 TOPIC_READ_TIMEOUT_S = 120
@@ -191,7 +190,7 @@ def judge_events(cur, settings: Settings, days: int, corpus: list[BadEvent], ver
     verdict.problem("the consumer's stored offsets are not at the end of the topic", behind)
 
     produced = {m.event_id for m in messages if m.case is None and m.event_id is not None}
-    expected = EVENTS_PER_TICK * tick_count(timedelta(days=days), STREAM_INTERVAL)
+    expected = EVENTS_PER_TICK * window_ticks(days, STREAM_INTERVAL)
     if len(produced) != expected or not produced <= stored:
         verdict.problem(f"the producer's events: {len(produced)} on the topic and {len(produced & stored)} stored, "
                         f"expected {expected} ({EVENTS_PER_TICK} a tick)")

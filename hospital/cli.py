@@ -8,10 +8,10 @@ Modules are imported only when their command runs, so `hospital --help` stays fa
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 
-from hospital.settings import SettingsError
+from core.logs import configure_logging
+from core.settings import SettingsError
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"hospital: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     module = importlib.import_module(COMMANDS[command][0])
     try:
         return module.main(rest, prog=f"hospital {command}")

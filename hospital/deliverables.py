@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.atomic_write import replacing
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = "data/full"
 DEFAULT_OUT = "dist/hospital-pipeline-deliverables.zip"
@@ -71,13 +73,11 @@ def collect(data_dir: Path, root: Path = REPO_ROOT) -> list[Member]:
 
 
 def write_zip(members: list[Member], out: Path) -> None:
-    """Write the zip to `out` atomically (a .tmp file renamed into place)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL) as archive:
-        for member in members:
-            archive.write(member.source, member.arcname)
-    partial.replace(out)
+    """Write the zip to `out` atomically (core.atomic_write: a .tmp file renamed into place)."""
+    with replacing(out) as partial:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL) as archive:
+            for member in members:
+                archive.write(member.source, member.arcname)
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

@@ -30,13 +30,14 @@ from datetime import datetime, timedelta
 import psycopg2
 from confluent_kafka import KafkaException
 
+from core.clock import BATCH_INTERVAL, STREAM_INTERVAL, WINDOW_DAYS, window_ticks
+from core.settings import Settings, SettingsError, load
+from core.shutdown import stop_on_signals
+from core.sizes import parse_size
 from database import batch_ingest
 from hospital import status as status_module
-from hospital.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
 from hospital.run import DRAIN_TIMEOUT_S, RunOptions, apply_retirements, claim_run, finish_run
-from hospital.settings import Settings, SettingsError, load
-from hospital.shutdown import stop_on_signals
-from producer.batch_writer import parse_size, writer_state
+from producer.batch_writer import writer_state
 from producer.stream_producer import confirmed_ticks
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,8 @@ def retried(action, stop: threading.Event, outage: Outage | None = None):
 
 def parts_done(settings: Settings, options: RunOptions) -> bool:
     """True once the producer has every tick of the window confirmed and the writer has written them all."""
-    stream_ticks = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
-    batch_ticks = tick_count(timedelta(days=options.days), BATCH_INTERVAL)
+    stream_ticks = window_ticks(options.days, STREAM_INTERVAL)
+    batch_ticks = window_ticks(options.days, BATCH_INTERVAL)
     written = writer_state(settings, days=options.days, target_bytes=parse_size(options.target_size)).next_tick()
     return confirmed_ticks(settings, settings.transfers_topic) >= stream_ticks and written >= batch_ticks
 
@@ -171,7 +172,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--days", type=int, default=9, help="days in the window (default 9)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the window (default {WINDOW_DAYS})")
     parser.add_argument("--people", type=int, default=5_000_000,
                         help="people the population job generated (part of the run's key; default 5,000,000)")
     parser.add_argument("--target-size", default="5GB",

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hospital.settings import Settings, SettingsError, load
+from core.settings import Settings, SettingsError, load
 
 
 def run_command(args: list[str], env: dict[str, str]) -> None:

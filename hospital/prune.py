@@ -19,8 +19,8 @@ from datetime import date
 
 import psycopg2
 
+from core.settings import Settings, SettingsError, load
 from database.connection import connect
-from hospital.settings import Settings, SettingsError, load
 
 DROP_SQL = """
 SELECT dropped_table, dropped_partition, dropped_day, dropped_rows, cardinality(dropped_file_ids)

@@ -26,11 +26,12 @@ import matplotlib.pyplot as plt  # noqa: E402 - must follow the backend choice
 import numpy as np  # noqa: E402
 import psycopg2  # noqa: E402
 
+from core.clock import BATCH_INTERVAL, WINDOW_DAYS  # noqa: E402
+from core.logs import configure_logging  # noqa: E402
+from core.settings import Settings, SettingsError, load  # noqa: E402
+from core.sizes import parse_size  # noqa: E402
 from database.connection import connect  # noqa: E402
 from hospital import status as status_module  # noqa: E402
-from hospital.clock import BATCH_INTERVAL  # noqa: E402
-from hospital.settings import Settings, SettingsError, load  # noqa: E402
-from producer.batch_writer import parse_size  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,7 @@ def _run_days(settings: Settings) -> int:
             run = cur.fetchone()
     finally:
         conn.close()
-    return round((run[3] - run[2]) / timedelta(days=1)) if run else status_module.WINDOW_DAYS
+    return round((run[3] - run[2]) / timedelta(days=1)) if run else WINDOW_DAYS
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -300,13 +301,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="folder for index.html and the charts (default: DATA_DIR/report)")
     parser.add_argument("--target-size", type=parse_size, default=parse_size(DEFAULT_TARGET),
                         help=f"the run's target volume, drawn on the cumulative chart (default {DEFAULT_TARGET})")
-    parser.add_argument("--days", type=int, help="days in the window (default: the recorded run's, else 9)")
+    parser.add_argument("--days", type=int, help=f"days in the window (default: the recorded run's, else {WINDOW_DAYS})")
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load()
         page = write_report(settings, args.out or settings.data_dir / "report", args.target_size, args.days)

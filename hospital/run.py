@@ -37,14 +37,14 @@ from confluent_kafka.admin import AdminClient
 from psycopg2 import sql
 from tqdm import tqdm
 
+from core.clock import STREAM_INTERVAL, WINDOW_DAYS, window_ticks
+from core.settings import Settings, SettingsError, load
+from core.shutdown import stop_on_signals
 from database.connection import connect, transaction
 from hospital import status as status_module
-from hospital.clock import STREAM_INTERVAL, tick_count
 from hospital.local import TRANSFER_PARTITIONS
 from hospital.local.kafka import ensure_topics
 from hospital.prepare import prepare_population
-from hospital.settings import Settings, SettingsError, load
-from hospital.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ ON CONFLICT (staff_id, valid_from) DO NOTHING
 
 @dataclass
 class RunOptions:
-    days: int = 9
+    days: int = WINDOW_DAYS
     speed: float = 0.0
     target_size: str = "5GB"
     people: int = 5_000_000
@@ -149,7 +149,7 @@ def part_args(name: str, settings: Settings, options: RunOptions) -> list[str]:
     if name == "consumer":
         return ["consume-transfers", "--instance-id", "run-consumer", *days]  # events outside the window: quarantined
     if name == "producer":
-        return ["produce-transfers", "--ticks", str(tick_count(timedelta(days=options.days), STREAM_INTERVAL))]
+        return ["produce-transfers", *days]
     if name == "writer":
         return ["write-batches", "--target-size", options.target_size, *days]
     if name in INGEST_PARTS:
@@ -296,7 +296,7 @@ def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading
     At speed 0 there is no cadence to follow, so batch_ingest runs pass after pass instead.
     `on_poll` runs first in every round, so a part it restarts counts as running.
     """
-    expected = tick_count(timedelta(days=options.days), STREAM_INTERVAL)
+    expected = window_ticks(options.days, STREAM_INTERVAL)
     progress = tqdm(total=expected, desc="simulated 3-min ticks", unit="tick", disable=None)
     reached = settings.sim_start
     while not stop.is_set():
@@ -358,7 +358,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--days", type=int, default=9, help="days in the window (default 9)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the window (default {WINDOW_DAYS})")
     parser.add_argument("--speed", type=float, default=None,
                         help="simulated seconds per wall second; 0 = as fast as possible (default: SIM_SPEED)")
     parser.add_argument("--target-size", default="5GB", help="total size of the window's record files (default 5GB)")

@@ -16,13 +16,12 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from database.batch_files import BatchFolders
+from core.batch_files import BatchFolders
+from core.clock import BATCH_INTERVAL, STREAM_INTERVAL, WINDOW_DAYS, tick_count
+from core.kafka_config import consumer_config
+from core.settings import Settings, SettingsError, load
 from database.connection import connect
-from hospital.clock import BATCH_INTERVAL, STREAM_INTERVAL, tick_count
-from hospital.kafka_config import consumer_config
-from hospital.settings import Settings, SettingsError, load
 
-WINDOW_DAYS = 9
 
 TRANSFERS_SQL = """
 SELECT
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Describe the warehouse and the simulated run, "
                                      "counted from PostgreSQL, the Kafka topic and the data folders.")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the documented keys)")
-    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help="days in the window (default 9)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the window (default {WINDOW_DAYS})")
     args = parser.parse_args(argv)
     try:
         status = collect(load(), days=args.days)

@@ -1,7 +1,7 @@
 """Write the hospital's patient-record files into the landing folder, one batch every 15 simulated minutes.
 
 Each tick of the window writes one CSV per record kind that has rows (admission, discharge,
-diagnosis, vital_sign, lab_result, medication; see database/batch_files.py), each written as
+diagnosis, vital_sign, lab_result, medication; see core/batch_files.py), each written as
 `*.tmp` and renamed when complete, so a loader never sees half a file. The population (patients,
 wards, staff on shift, ICD-10 codes) is read from the warehouse, so load it first
 (`hospital load-population`). `--target-size` sizes the whole window (default 5GB over 864 ticks,
@@ -17,7 +17,6 @@ import argparse
 import io
 import json
 import logging
-import re
 import sys
 import threading
 from dataclasses import dataclass, replace
@@ -28,34 +27,26 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from database.batch_files import KINDS, BatchFolders, file_name
+from core.atomic_write import write_atomically
+from core.batch_files import KINDS, BatchFolders, file_name
+from core.clock import BATCH_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_ticks
+from core.logs import configure_logging
+from core.settings import Settings, load
+from core.shutdown import stop_on_signals
+from core.sizes import parse_size
 from database.connection import connect_with_retry
-from hospital.atomic_write import write_atomically
-from hospital.clock import BATCH_INTERVAL, SimClock, tick_count, tick_time
-from hospital.settings import Settings, load
-from hospital.shutdown import stop_on_signals
-from producer.clinical_records import (Census, DutyRoster, Population, csv_bytes, step_census, tick_id_base,
+from generators.clinical_records import (Census, DutyRoster, Population, csv_bytes, step_census, tick_id_base,
                                        tick_records, ward_eligibility)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET_BYTES = 5 * 10**9
-WINDOW_DAYS = 9
 # Vital signs fill each tick's byte budget; the other kinds come to a few per cent of it.
 VITAL_ROW_BYTES = 86  # when no trial row can be made
 
 
 class PopulationMissing(RuntimeError):
     """The warehouse has no wards or patients to write records about."""
-
-
-def parse_size(text: str) -> int:
-    """'5GB', '500MB', '750k', '123' -> bytes (decimal units)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[bB]?\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 5GB, 500MB)")
-    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
 
 
 def _frame(cur, query: str, params: tuple) -> pd.DataFrame:
@@ -203,7 +194,7 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
     """Write the window's batches from where the last run stopped (or from tick 0 with restart)."""
     stop = stop or threading.Event()
     start = settings.sim_start
-    total_ticks = tick_count(timedelta(days=days), BATCH_INTERVAL)
+    total_ticks = window_ticks(days, BATCH_INTERVAL)
     folders = BatchFolders.from_settings(settings)
     folders.create()
     state = writer_state(settings, days=days, target_bytes=target_bytes)
@@ -220,9 +211,7 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
         log.warning("--target-size %d bytes leaves no room for vital signs (the other records of a tick take "
                     "about %d bytes); no vital-sign files will be written", target_bytes, other_bytes)
     last = total_ticks if max_ticks is None else min(total_ticks, first + max_ticks)
-    clock = SimClock(tick_time(start, BATCH_INTERVAL, first), settings.sim_speed)
-    watcher = threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True)
-    watcher.start()
+    clock = SimClock(tick_time(start, BATCH_INTERVAL, first), settings.sim_speed).stop_on(stop)
     result = WriteResult()
     log.info("writing ticks %d-%d of %d into %s (%d vital signs a tick)", first, last - 1, total_ticks,
              folders.landing, vital_rows)
@@ -256,12 +245,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target-size", type=parse_size, default=DEFAULT_TARGET_BYTES,
                         help="total size of the window's files, e.g. 5GB (default) or 50MB for a demo")
-    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help="days in the window (default 9: 864 ticks)")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the window (default {WINDOW_DAYS}: {window_ticks(WINDOW_DAYS, BATCH_INTERVAL)} ticks)")
     parser.add_argument("--ticks", type=int, default=None, help="stop after this many ticks (default: to the end)")
     parser.add_argument("--restart", action="store_true", help="start again at tick 0 instead of resuming")
     parser.add_argument("--data-dir", type=Path, default=None, help="override DATA_DIR")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load()
     if args.data_dir is not None:
         settings = replace(settings, data_dir=args.data_dir)

@@ -1,6 +1,6 @@
 """Produce patient-transfer events to Kafka: exactly 3 per 3-minute tick of the simulated clock.
 
-    python producer/stream_producer.py --speed 0 --ticks 4320      # a 9-day backfill, flat out
+    python producer/stream_producer.py --speed 0 --days 9          # a 9-day backfill, flat out
     python producer/stream_producer.py --speed 1                   # real time (one tick per 3 min)
 
 Resuming. The events are a pure function of (seed, window start, census at the window start,
@@ -19,24 +19,24 @@ import logging
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Producer
 
+from core.atomic_write import write_atomically
+from core.clock import STREAM_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_ticks
+from core.kafka_config import producer_config
+from core.logs import configure_logging
+from core.settings import SAST, Settings, load
+from core.shutdown import stop_on_signals
 from database.connection import connect_with_retry
-from hospital.atomic_write import write_atomically
-from hospital.clock import STREAM_INTERVAL, SimClock, tick_count, tick_time
-from hospital.kafka_config import producer_config
-from hospital.settings import SAST, Settings, load
-from hospital.shutdown import stop_on_signals
-from producer.transfers import Population, TransferPlanner, load_population, load_roster
+from generators.transfers import Population, TransferPlanner, load_population, load_roster
 
 log = logging.getLogger(__name__)
 
-WINDOW_TICKS = tick_count(timedelta(days=9), STREAM_INTERVAL)  # 4,320
 STATE_SAVE_INTERVAL_S = 1.0
 STATE_FORMAT = 1
 
@@ -115,16 +115,19 @@ class ProduceResult:
         return not self.failures
 
 
-def produce_transfers(settings: Settings, *, topic: str, start: datetime, ticks: int, speed: float,
-                      first_tick: int | None = None, state_file: Path | None = None,
+def produce_transfers(settings: Settings, *, topic: str, start: datetime, days: int = WINDOW_DAYS,
+                      max_ticks: int | None = None, first_tick: int | None = None, state_file: Path | None = None,
                       home_facility: str | None = None, stop: threading.Event | None = None,
                       producer_overrides: dict | None = None) -> ProduceResult:
-    """Run ticks first_tick..ticks-1 of the window that starts at `start`; returns what happened.
+    """Run the ticks of the `days`-day window that starts at `start` from `first_tick` on, at most
+    `max_ticks` of them (default: to the window's end), at the clock speed `settings.sim_speed`;
+    returns what happened.
 
     `first_tick` None means: resume from the state file (0 if there is none). `stop` ends the run
     after the current tick; the producer then flushes what it has sent.
     """
     stop = stop or threading.Event()
+    window = window_ticks(days, STREAM_INTERVAL)
     state_file = state_file or default_state_file(settings, topic)
     state = read_state(state_file, seed=settings.seed, start=start)
     conn = connect_with_retry(settings=settings)
@@ -135,20 +138,19 @@ def produce_transfers(settings: Settings, *, topic: str, start: datetime, ticks:
                      "topic": topic, "next_tick": 0, "population": population.snapshot()}
         else:
             population = Population.from_snapshot(state["population"])
-        roster = load_roster(conn, start, tick_time(start, STREAM_INTERVAL, ticks + 1))
+        roster = load_roster(conn, start, tick_time(start, STREAM_INTERVAL, window + 1))
     finally:
         conn.close()
     first = state["next_tick"] if first_tick is None else first_tick
+    ticks = window if max_ticks is None else min(window, first + max_ticks)
     planner = TransferPlanner(population, roster, settings.seed, start)
     for n in range(first):  # rebuild the open transfers (no Kafka)
         planner.tick(n)
-    log.info("producing ticks %d..%d to %s (speed %s)", first, ticks - 1, topic, speed or "max")
+    log.info("producing ticks %d..%d to %s (speed %s)", first, ticks - 1, topic, settings.sim_speed or "max")
 
     delivery = Delivery(first_tick=first)
     producer = Producer(producer_config(settings, **(producer_overrides or {})))
-    clock = SimClock(sim_origin=tick_time(start, STREAM_INTERVAL, first), speed=speed)
-    waker = threading.Thread(target=lambda: (stop.wait(), clock.stop()), daemon=True)
-    waker.start()
+    clock = SimClock(sim_origin=tick_time(start, STREAM_INTERVAL, first), speed=settings.sim_speed).stop_on(stop)
     last_save = time.monotonic()
 
     def save() -> None:
@@ -172,7 +174,7 @@ def produce_transfers(settings: Settings, *, topic: str, start: datetime, ticks:
         if remaining:
             delivery.failed.append(f"{remaining} events still undelivered after flush")
         save()
-        stop.set()  # let the waker thread finish
+        stop.set()  # lets the clock's stop thread finish
     log.info("delivered %d events; next tick %d%s", delivery.delivered, delivery.confirmed_through + 1,
              f"; {len(delivery.failed)} failures" if delivery.failed else "")
     return ProduceResult(first, delivery.confirmed_through + 1, delivery.delivered, delivery.failed)
@@ -205,11 +207,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog, description="Produce 3 patient-transfer events every 3 simulated minutes to Kafka.")
     parser.add_argument("--topic", help="Kafka topic (default: TRANSFERS_TOPIC)")
     parser.add_argument("--start", type=parse_start, help="simulated window start, ISO 8601 (default: SIM_START)")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--ticks", type=int, default=WINDOW_TICKS,
-                        help="ticks in the window, 3 simulated minutes each (default: %(default)s = 9 days)")
-    length.add_argument("--days", type=int,
-                        help="days in the window instead of --ticks (480 ticks a day), as the other parts take it")
+    parser.add_argument("--days", type=int, default=WINDOW_DAYS,
+                        help=f"days in the window, {window_ticks(1, STREAM_INTERVAL)} ticks of 3 simulated minutes "
+                             f"a day (default {WINDOW_DAYS}: {window_ticks(WINDOW_DAYS, STREAM_INTERVAL)} ticks)")
+    parser.add_argument("--ticks", type=int, default=None, help="stop after this many ticks (default: to the end)")
     parser.add_argument("--first-tick", type=int,
                         help="tick to start at (default: resume from the state file, or 0)")
     parser.add_argument("--speed", type=float,
@@ -224,17 +225,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    if args.days is not None:
-        if args.days < 1:
-            parser.error("--days must be at least 1")
-        args.ticks = tick_count(timedelta(days=args.days), STREAM_INTERVAL)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    configure_logging()
     settings = load()
+    if args.speed is not None:
+        settings = replace(settings, sim_speed=args.speed)
     stop = stop_on_signals()
     result = produce_transfers(
         settings, topic=args.topic or settings.transfers_topic, start=args.start or settings.sim_start,
-        ticks=args.ticks, speed=settings.sim_speed if args.speed is None else args.speed,
-        first_tick=args.first_tick, state_file=args.state_file, home_facility=args.home_facility, stop=stop)
+        days=args.days, max_ticks=args.ticks, first_tick=args.first_tick, state_file=args.state_file,
+        home_facility=args.home_facility, stop=stop)
     if not result.ok:
         for failure in result.failures[:10]:
             log.error("%s", failure)

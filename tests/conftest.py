@@ -12,9 +12,9 @@ import psycopg2
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from core.settings import load
 from database.connection import connect
 from database.schema import scratch_database, with_database
-from hospital.settings import load
 
 SERVICES_HINT = "start the services with `make up` (or run the whole suite with `make test`)"
 

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import load
 from hospital.local.kafka import LocalKafka, ensure_topics
 from hospital.local.postgres import LocalPostgres
 from hospital.local.process import ServiceError
-from hospital.settings import load
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from core.kafka_config import producer_config
 from database.connection import connect
-from hospital.kafka_config import producer_config
-from producer.transfer_population import build_population
-from producer.transfers import load_population, load_roster
+from generators.transfer_population import build_population
+from generators.transfers import load_population, load_roster
+from tests import faults
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WINDOW_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
@@ -107,11 +108,14 @@ def child_env(settings) -> dict[str, str]:
                 PYTHONUNBUFFERED="1")
 
 
-def start_consumer(settings, topic_name: str, dlq: str, group: str, *extra: str) -> subprocess.Popen:
-    """The consumer script as a real process (so kill -9 is real)."""
-    return subprocess.Popen(
-        [sys.executable, "consumer/stream_consumer.py", "--topic", topic_name, "--dlq-topic", dlq, "--group", group,
-         *extra], cwd=REPO_ROOT, env=child_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def start_consumer(settings, topic_name: str, dlq: str, group: str, *extra: str,
+                   fault: list[str] | None = None) -> subprocess.Popen:
+    """The consumer script as a real process (so kill -9 is real); `fault` (tests/faults.py, for
+    example ["--exit-after-commits", "3"]) patches a seam of it."""
+    args = ["--topic", topic_name, "--dlq-topic", dlq, "--group", group, *extra]
+    argv = faults.command("consumer", fault, args) if fault else [sys.executable, "consumer/stream_consumer.py", *args]
+    return subprocess.Popen(argv, cwd=REPO_ROOT, env=child_env(settings), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
 
 
 def stored_versions(conn) -> list[tuple[str, int]]:

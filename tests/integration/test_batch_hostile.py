@@ -16,11 +16,11 @@ import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-import database.batch_ingest as batch_ingest
-import database.record_file as record_file
-from database.batch_files import KINDS, BatchFolders
+from core.batch_files import KINDS, BatchFolders
 from database.batch_ingest import run
+import database.batch_ingest as batch_ingest
 from database.connection import connect, infrastructure_failure
+import database.record_file as record_file
 from tests.integration.batch_fixtures import load_batch_population
 from tests.integration.test_batch_ingest import _good_rows, _ids_in_table, _lines, _query, _write_csv
 from tests.rfc4180 import rfc4180_records

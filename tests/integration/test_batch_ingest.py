@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from database.batch_files import KINDS, BatchFolders
-from database.batch_ingest import (PAUSE_BEFORE_COMMIT_ENV, PassResult, Window, _stage_and_merge, configure_session,
+from core.batch_files import KINDS, BatchFolders
+from database.batch_ingest import (PassResult, Window, _stage_and_merge, configure_session,
                                    load_file, prepare_partitions, run)
-from database.ledger import claim, record_loaded
 from database.connection import connect
+from database.ledger import claim, record_loaded
 from database.record_file import open_records, read_landed
 from producer.batch_writer import write_window
+from tests import faults
 from tests.integration.batch_fixtures import PATIENT_ID_BASE, STAFF_ID_BASE, load_batch_population
 from tests.integration.stream_fixtures import wait_for
 
@@ -76,9 +77,10 @@ def _subprocess_env(settings) -> dict[str, str]:
             "SIM_SPEED": "0", "PYTHONUNBUFFERED": "1"}
 
 
-def _ingest_process(settings, **extra_env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "database/batch_ingest.py"], cwd=REPO,
-                            env={**_subprocess_env(settings), **extra_env},
+def _ingest_process(settings, fault: list[str] | None = None) -> subprocess.Popen:
+    """batch_ingest as a real process; `fault` (tests/faults.py) patches a seam of it."""
+    argv = faults.command("ingest", fault, []) if fault else [sys.executable, "database/batch_ingest.py"]
+    return subprocess.Popen(argv, cwd=REPO, env=_subprocess_env(settings),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -363,7 +365,7 @@ def test_a_loader_killed_between_copy_and_commit_loads_the_file_once_after_resta
     expected = {kind: sorted(_ids_in_files(files, kind)) for kind in {_kind_of(p) for p in files}}
     marker = tmp_path / "paused"
 
-    victim = _ingest_process(batch_settings, **{PAUSE_BEFORE_COMMIT_ENV: str(marker)})
+    victim = _ingest_process(batch_settings, fault=["--pause-before-commit", str(marker)])
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert victim.poll() is None, victim.communicate()[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from database.batch_files import KINDS, BatchFolders
+from core.batch_files import KINDS, BatchFolders
 from database.connection import connect
 from producer.batch_writer import write_window
 from tests.integration.batch_fixtures import load_batch_population

@@ -12,7 +12,7 @@ import threading
 import orjson
 import pytest
 
-from database.batch_files import BatchFolders
+from core.batch_files import BatchFolders
 from database.connection import connect
 from hospital.chaos import FAULTS, local_services, plan, run_chaos
 from hospital.chaos_verdict import judge

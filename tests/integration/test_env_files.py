@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hospital.settings import CONNECTION_SETTINGS
+from core.settings import CONNECTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

@@ -20,16 +20,16 @@ import pytest
 from stdnum.za import idnr
 
 from consumer.stream_consumer import ConsumerOptions, consume_transfers
+from core import reference
+from core.batch_files import KINDS, BatchFolders
+from core.sa_id import make_sa_id
+from core.transfer_event import Place
 from database import load_population
-from database.batch_files import KINDS, BatchFolders
 from database.batch_ingest import run as ingest
 from database.connection import connect
 from generators import generate_people_data
 from generators.people import PEOPLE_COLUMNS
-from hospital import reference
-from hospital.sa_id import make_sa_id
-from hospital.transfer_event import Place
-from producer.transfers import TransferPlanner
+from generators.transfers import TransferPlanner
 from tests.integration.batch_fixtures import PATIENT_ID_BASE, STAFF_ID_BASE, load_batch_population
 from tests.integration.stream_fixtures import (WINDOW_START, fetch, planner_inputs, population,  # noqa: F401
                                               produce_raw, read_topic, topics)

@@ -18,10 +18,10 @@ import psycopg2.errors
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
+from core.settings import SettingsError
 from database.connection import connect
 from database.schema import apply_schema
 from hospital.run import reset
-from hospital.settings import SettingsError
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
                                    ResourceType)
 
 from consumer.stream_consumer import ConsumerOptions, TransferConsumer, consume_transfers
+from core.kafka_config import producer_config
+from generators.transfers import TransferPlanner
 from hospital import status as status_module
-from hospital.kafka_config import producer_config
-from producer.transfers import TransferPlanner
 from tests.integration.stream_fixtures import (WINDOW_DAYS, WINDOW_START, fetch, planner_inputs,  # noqa: F401
                                               population, produce_raw, read_topic, start_consumer, topic, topics,
                                               wait_for)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import signal
@@ -13,9 +14,9 @@ from collections import Counter, defaultdict
 import pytest
 
 from consumer.stream_consumer import ConsumerOptions, TransferConsumer, consume_transfers
-from hospital.transfer_event import NEXT_STATUSES
+from core.transfer_event import NEXT_STATUSES
+from generators.transfers import TransferPlanner
 from producer.stream_producer import produce_transfers
-from producer.transfers import TransferPlanner
 from tests.integration.stream_fixtures import (WINDOW_START, fetch, planner_inputs, population,  # noqa: F401
                                               produce_raw, read_topic, start_consumer, stored_versions, topic,
                                               topics, wait_for)
@@ -188,7 +189,8 @@ def test_kill_minus_9_rounds_lose_nothing_and_duplicate_nothing(isolated_setting
         if round_no % 2 == 0:
             # Killed right after a database commit, before the Kafka commit.
             process = start_consumer(isolated_settings, events_topic, dlq, group, "--instance-id", instance,
-                                     "--batch-size", "7", "--kill-after-commits", str(rng.randint(1, 6)))
+                                     "--batch-size", "7",
+                                     fault=["--exit-after-commits", str(rng.randint(1, 6))])
         else:
             process = start_consumer(isolated_settings, events_topic, dlq, group, "--instance-id", instance,
                                      "--batch-size", "7")
@@ -244,8 +246,8 @@ def test_two_consumers_share_a_six_partition_topic_without_double_effects(
 def test_produced_events_are_plausible_and_three_per_tick(isolated_settings, population, topics, tmp_path):
     events_topic, dlq = topics
     census = dict(fetch(population, "SELECT patient_id, current_ward_code FROM core.patient"))
-    result = produce_transfers(isolated_settings, topic=events_topic, start=WINDOW_START, ticks=480, speed=0,
-                               state_file=tmp_path / "state.json")
+    result = produce_transfers(dataclasses.replace(isolated_settings, sim_speed=0), topic=events_topic,
+                               start=WINDOW_START, days=1, state_file=tmp_path / "state.json")
     assert result.ok and result.events_delivered == 3 * 480 and result.next_tick == 480
 
     consume_until_idle(isolated_settings, events_topic, dlq)
@@ -284,12 +286,12 @@ def test_producer_resumes_from_its_state_without_gaps_or_repeats(isolated_settin
     stop = threading.Event()
     timer = threading.Timer(1.0, stop.set)
     timer.start()
-    first = produce_transfers(isolated_settings, topic=events_topic, start=WINDOW_START, ticks=200, speed=7200,
-                              state_file=state_file, stop=stop)
+    first = produce_transfers(dataclasses.replace(isolated_settings, sim_speed=7200), topic=events_topic,
+                              start=WINDOW_START, days=1, max_ticks=200, state_file=state_file, stop=stop)
     timer.cancel()
     assert first.ok and 0 < first.next_tick < 200
-    second = produce_transfers(isolated_settings, topic=events_topic, start=WINDOW_START, ticks=200, speed=0,
-                               state_file=state_file)
+    second = produce_transfers(dataclasses.replace(isolated_settings, sim_speed=0), topic=events_topic,
+                               start=WINDOW_START, days=1, max_ticks=200 - first.next_tick, state_file=state_file)
     assert second.ok and second.first_tick == first.next_tick and second.next_tick == 200
 
     on_topic = [json.loads(m.value())["event_id"] for m in read_topic(isolated_settings, events_topic, 3)]

@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from consumer.stream_consumer import ConsumerOptions, consume_transfers
-from hospital.kafka_config import producer_config
-from hospital.transfer_event import PRIORITIES, STATUSES
-from producer.transfers import TransferPlanner
+from core.kafka_config import producer_config
+from core.transfer_event import PRIORITIES, STATUSES
 from database.connection import connect
+from generators.transfers import TransferPlanner
 from tests.integration.stream_fixtures import WINDOW_START, fetch, planner_inputs, population, topic  # noqa: F401
 
 pytestmark = pytest.mark.integration

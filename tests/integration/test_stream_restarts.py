@@ -5,6 +5,7 @@ These stop the shared local services for a few seconds each: run this module las
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -13,8 +14,8 @@ import pytest
 
 from consumer.stream_consumer import ConsumerOptions, TransferConsumer
 from database.connection import connect
+from generators.transfers import TransferPlanner
 from producer.stream_producer import produce_transfers
-from producer.transfers import TransferPlanner
 from tests.integration.stream_fixtures import (WINDOW_START, planner_inputs, population,  # noqa: F401
                                               produce_raw, read_topic, stored_versions, topics, wait_for)
 
@@ -59,8 +60,8 @@ def test_producer_loses_nothing_through_a_broker_restart(isolated_settings, popu
     results = []
     # 3 simulated minutes per 25 ms of wall time: the run spans the broker restart.
     thread = threading.Thread(target=lambda: results.append(produce_transfers(
-        isolated_settings, topic=events_topic, start=WINDOW_START, ticks=ticks, speed=7200,
-        state_file=tmp_path / "state.json")))
+        dataclasses.replace(isolated_settings, sim_speed=7200), topic=events_topic, start=WINDOW_START, days=1,
+        max_ticks=ticks, state_file=tmp_path / "state.json")))
     thread.start()
     wait_for(lambda: (tmp_path / "state.json").exists()
              and json.loads((tmp_path / "state.json").read_text())["next_tick"] > 20, what="the producer to start")

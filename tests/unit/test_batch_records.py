@@ -12,14 +12,14 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from database.batch_files import KINDS, complete_files
+from core.batch_files import KINDS, complete_files
+from core.settings import SAST
+from core.sizes import parse_size
 from database.batch_ingest import Window
 from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_probe_sql,
                                   window_days)
 from database.record_file import Unreadable, open_records, read_landed
-from hospital.settings import SAST
-from producer.batch_writer import parse_size
-from producer.clinical_records import (TICK_SECONDS, Census, DutyRoster, Population, csv_bytes, step_census,
+from generators.clinical_records import (TICK_SECONDS, Census, DutyRoster, Population, csv_bytes, step_census,
                                        tick_id_base, tick_records, ward_eligibility)
 
 START = datetime(2026, 3, 2, tzinfo=SAST)

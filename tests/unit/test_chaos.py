@@ -9,12 +9,12 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from core.sa_id import make_sa_id
+from core.transfer_event import InvalidEvent, parse
 from hospital.chaos import FAULTS, FIRST_FAULT, LAST_FAULT, plan, share
-from tests.rfc4180 import rfc4180_records
 from hospital.chaos_corpus import RESENT_CASES, Refs, bad_events, bad_files
 from hospital.chaos_verdict import Verdict
-from hospital.sa_id import make_sa_id
-from hospital.transfer_event import InvalidEvent, parse
+from tests.rfc4180 import rfc4180_records
 
 START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
 # Categories `parse` decides alone; the others need the warehouse (or its column types).

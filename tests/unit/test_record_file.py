@@ -10,7 +10,7 @@ import io
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from database.batch_files import KINDS
+from core.batch_files import KINDS
 from database.record_file import RecordFile, check_records
 from tests.rfc4180 import rfc4180_records
 

@@ -7,9 +7,9 @@ import phonenumbers
 import pytest
 from stdnum.za import idnr
 
+from core.phone import make_phone_numbers
+from core.sa_id import make_sa_id, make_sa_ids, sex_of
 from generators.staff import retirement_date
-from hospital.phone import make_phone_numbers
-from hospital.sa_id import make_sa_id, make_sa_ids, sex_of
 
 
 @pytest.mark.parametrize("born, sequence, citizenship", [

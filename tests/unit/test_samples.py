@@ -9,7 +9,7 @@ import phonenumbers
 import pytest
 from stdnum.za import idnr
 
-from database.batch_files import KINDS
+from core.batch_files import KINDS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 

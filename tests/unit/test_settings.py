@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from hospital import settings as settings_module
-from hospital.settings import SettingsError, load
+from core import settings as settings_module
+from core.settings import SettingsError, load
 
 
 @pytest.fixture()

@@ -10,8 +10,8 @@ from consumer.dead_letter import DEAD_LETTER_MAX_BYTES, dead_letter_message
 from consumer.stream_consumer import WINDOW_DAYS, build_parser
 from consumer.transfer_store import (AHEAD_OF_LOG_END, BEHIND_LOG_START, MAX_REASON_CHARS, Quarantined,
                                      offset_incident, safe_text)
+from core.settings import load
 from hospital.run import RunOptions, part_args
-from hospital.settings import load
 
 
 @pytest.mark.parametrize("hostile", ["nul \x00 inside", "lone \ud800 surrogate", "x" * 100_000, "\x00" * 5000])

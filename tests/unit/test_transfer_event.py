@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from hospital.transfer_event import InvalidEvent, Place, TransferEvent, check_window, parse
+from core.transfer_event import InvalidEvent, Place, TransferEvent, check_window, parse
 
 # Published example numbers: a valid ID (Luhn digit 7) and the same with a wrong check digit.
 VALID_ID = "8001015009087"

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from hospital.transfer_event import NEXT_STATUSES, parse
+from core.transfer_event import NEXT_STATUSES, parse
+from generators.transfers import PatientRef, PlanningError, Population, Roster, TransferPlanner
 from producer.stream_producer import Delivery
-from producer.transfers import PatientRef, PlanningError, Population, Roster, TransferPlanner
 
 START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
 WARDS = ["ICU", "MED-A", "MED-B", "SURG-1"]

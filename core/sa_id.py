@@ -74,3 +74,48 @@ def make_sa_ids(yymmdd: np.ndarray, sequence: np.ndarray, citizen_digit: np.ndar
     digits[:, 12] = luhn_check_digits(digits[:, :12])
     digits += ord("0")
     return digits.view("S13").ravel()
+
+
+def sequence_slots(seed: int) -> np.ndarray:
+    """A fixed random order of the 5,000 sequence numbers of one sex, so that the sequences handed
+    out look random yet never repeat (see `unique_sequences`)."""
+    return np.random.default_rng([seed, 0xA11D]).permutation(5000)
+
+
+def yymmdd_of(birth_day: np.ndarray) -> np.ndarray:
+    """The YYMMDD digits (as an int, 0-991231) of dates given as days since 1970-01-01."""
+    dob = birth_day.astype("datetime64[D]")
+    years = dob.astype("datetime64[Y]")
+    months = dob.astype("datetime64[M]")
+    return ((years.astype(np.int64) + 1970) % 100) * 10_000 \
+        + (months - years.astype("datetime64[M]")).astype(np.int64) * 100 + 100 \
+        + (dob - months.astype("datetime64[D]")).astype(np.int64) + 1
+
+
+def rank_within(cell: np.ndarray) -> np.ndarray:
+    """Each element's 0-based rank among the elements of equal value, in array order."""
+    n = len(cell)
+    order = np.argsort(cell, kind="stable")
+    sorted_cell = cell[order]
+    starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    return rank
+
+
+def unique_sequences(yymmdd: np.ndarray, male: np.ndarray, slots: np.ndarray, chunk_index: int,
+                     n_chunks: int) -> np.ndarray:
+    """SSSS sequence numbers (0-4999 female, 5000-9999 male) unique within each (YYMMDD, sex)
+    across all `n_chunks` chunks generated with the same `slots` (`sequence_slots(seed)`).
+
+    Within a chunk the k-th person of a (YYMMDD, sex) cell takes slot k * n_chunks + chunk_index,
+    so chunks never collide; the slot is rotated by a multiplicative hash of the cell (Knuth's
+    2,654,435,761), which keeps the mapping one-to-one within a cell while varying it between
+    cells, and looked up in the seeded permutation. Raises ValueError when a cell would need more
+    than 5,000 numbers."""
+    sex = male.astype(np.int64)
+    cell = yymmdd * 2 + sex
+    slot = rank_within(cell) * n_chunks + chunk_index
+    if len(slot) and slot.max() >= 5000:
+        raise ValueError("too many people share a birth date and sex for unique SA ID numbers; use fewer rows")
+    return slots[(slot + cell * 2_654_435_761) % 5000] + 5000 * sex

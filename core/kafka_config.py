@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hospital.settings import Settings
+from core.settings import Settings
 
 
 def producer_config(settings: Settings, **overrides) -> dict:

@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from database.batch_files import KINDS, RecordKind
-from hospital.settings import SAST
+from core.batch_files import KINDS, RecordKind
+from core.csv_writer import encode_columns
+from core.settings import SAST
 
 TICK_SECONDS = 15 * 60
 ID_EPOCH = datetime(2000, 1, 1, tzinfo=SAST)
@@ -410,9 +411,8 @@ def _medications(pop, patient, ward, start, end, share, nurses, id_base, instant
 
 
 def csv_bytes(kind: RecordKind, columns: list[list[str]]) -> bytes:
-    """The file's bytes: header and rows joined by hand (no value holds a comma, quote or line end)."""
-    lines = map(",".join, zip(*columns))
-    return (",".join(kind.header) + "\n" + "\n".join(lines) + "\n").encode("utf-8")
+    """The bytes of one record file of `kind`: its header and the rows of `columns`."""
+    return encode_columns(kind.header, columns)
 
 
 ALL_KINDS = tuple(KINDS.values())

@@ -1,6 +1,17 @@
-"""Fast CSV encoding: numpy byte-string columns -> UTF-8 CSV lines, without a Python loop per row.
+"""The one CSV format the project writes, and the one place it is written: RFC 4180, UTF-8, a
+header row, `\n` line ends, a field quoted only when it must be (it holds a comma, a quote or a
+line end), as Python's csv module writes it.
 
-Every field is given as one or more parts ('S' arrays, NUL-padded, or a bytes constant). The
+Three inputs, one format:
+
+- `encode_rows(header, rows)`: any rows of values, through the csv module (small files, odd values).
+- `encode_columns(header, columns)`: text columns (the clinical record files, megabytes a tick):
+  joined directly when no value needs quoting, which is checked, else through the csv module.
+- `encode_arrays(fields, n)`: numpy byte-string columns for millions of rows (the population
+  files), without a Python loop per row; the caller guarantees no value needs quoting
+  (`check_plain` checks reference values when they are loaded).
+
+Arrays: every field is given as one or more parts ('S' arrays, NUL-padded, or a bytes constant). The
 parts are laid side by side in one (rows x width) uint8 matrix, separated by commas and ended by
 a newline; dropping the NUL padding (`matrix[matrix != 0]`) leaves the rows back to back in row
 order. The caller guarantees no part contains a comma, quote, newline or NUL (reference values
@@ -9,14 +20,38 @@ are checked when loaded), so no field needs quoting (RFC 4180).
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterable, Sequence, Union
 
 import numpy as np
 
 Part = Union[np.ndarray, bytes]
 FORBIDDEN = (b",", b'"', b"\n", b"\r", b"\x00")
+NEEDS_QUOTING = (",", '"', "\n", "\r")
+
+
+def encode_rows(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """The file's bytes: `header` and `rows` (values written as str() does), quoted where needed."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def encode_columns(header: Sequence[str], columns: Sequence[Sequence[str]]) -> bytes:
+    """The file's bytes from text columns of equal length: the same bytes as `encode_rows` over
+    the rows, joined directly when no value holds a comma, quote or line end (the usual case)."""
+    # One column: the csv module quotes an empty value (a blank line would be no row at all).
+    if len(columns) < 2 or any(mark in "".join(column) for column in columns for mark in NEEDS_QUOTING):
+        return encode_rows(header, zip(*columns))
+    if not len(columns[0]):
+        return (",".join(header) + "\n").encode("utf-8")
+    lines = "\n".join(map(",".join, zip(*columns)))
+    return (",".join(header) + "\n" + lines + "\n").encode("utf-8")
 
 
 def check_plain(values: Sequence[bytes], what: str) -> None:
@@ -30,7 +65,7 @@ def _width(part: Part) -> int:
     return len(part) if isinstance(part, bytes) else part.dtype.itemsize
 
 
-def encode_rows(fields: Sequence[Sequence[Part]], n: int, block_rows: int = 8192) -> bytes:
+def encode_arrays(fields: Sequence[Sequence[Part]], n: int, block_rows: int = 8192) -> bytes:
     """CSV lines for `n` rows; `fields[i]` is the list of parts concatenated into field i.
 
     Works in blocks of `block_rows` rows so each block's matrix stays in the CPU cache.

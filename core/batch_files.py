@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from hospital.settings import Settings
+from core.settings import Settings
 
 CSV_SUFFIX = ".csv"
 

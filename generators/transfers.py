@@ -23,9 +23,9 @@ from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from hospital.clock import STREAM_INTERVAL
-from hospital.settings import SAST
-from hospital.transfer_event import NEXT_STATUSES, Place, TransferEvent
+from core.clock import STREAM_INTERVAL
+from core.settings import SAST
+from core.transfer_event import NEXT_STATUSES, Place, TransferEvent
 
 EVENTS_PER_TICK = 3
 # Above this many open transfers every event advances one of them instead of opening another.

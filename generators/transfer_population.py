@@ -12,9 +12,9 @@ import random
 from datetime import date, datetime, time, timedelta
 
 from psycopg2.extras import execute_values
-from stdnum import luhn
 
-from hospital.settings import SAST
+from core.sa_id import make_sa_id
+from core.settings import SAST
 
 SPECIALITIES = (("IM", "Internal Medicine"), ("SURG", "Surgery"), ("PAED", "Paediatrics"),
                 ("ANAES", "Anaesthesiology"))
@@ -39,10 +39,9 @@ DOCTORS_PER_WARD = 4
 
 
 def sa_id_number(born: date, female: bool, citizen: bool, serial: int) -> str:
-    """A valid 13-digit SA ID: YYMMDD, SSSS (0000-4999 F, 5000-9999 M), C, 8, Luhn digit."""
+    """A valid 13-digit SA ID (core.sa_id) with sequence `serial` mod 5000 of the person's sex."""
     sequence = (serial % 5000) + (0 if female else 5000)
-    body = f"{born:%y%m%d}{sequence:04d}{0 if citizen else 1}8"
-    return body + luhn.calc_check_digit(body)
+    return make_sa_id(born, sequence, "citizen" if citizen else "permanent_resident")
 
 
 def _person(rng: random.Random, person_id: int, adult: bool) -> tuple:

@@ -6,7 +6,12 @@ however long a tick's work takes, the next tick is not pushed later (no drift): 
 exactly 4,320 three-minute ticks and 864 fifteen-minute ticks.
 
 `speed` is simulated seconds per wall second: 1 is real time, 1440 runs a day in a minute,
-0 means as fast as possible (backfills and tests).
+0 means as fast as possible (backfills and tests). Every part reads it from the settings
+(`SIM_SPEED`, `Settings.sim_speed`); a command's `--speed` replaces the setting.
+
+The window's facts live here and nowhere else: its default length (`WINDOW_DAYS`), the two
+cadences (`STREAM_INTERVAL`, `BATCH_INTERVAL`) and how many ticks of each a window holds
+(`window_ticks`). Every part takes the window as `--days`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterator
 
+WINDOW_DAYS = 9
 STREAM_INTERVAL = timedelta(minutes=3)
 BATCH_INTERVAL = timedelta(minutes=15)
 
@@ -24,6 +30,11 @@ BATCH_INTERVAL = timedelta(minutes=15)
 def tick_count(window: timedelta, interval: timedelta) -> int:
     """How many ticks of `interval` fall in `window` (the first at offset 0, the last before the end)."""
     return -(-window // interval)  # ceiling division of timedeltas
+
+
+def window_ticks(days: int, interval: timedelta) -> int:
+    """How many ticks of `interval` a window of `days` days holds (9 days: 4,320 stream, 864 batch)."""
+    return tick_count(timedelta(days=days), interval)
 
 
 def tick_time(start: datetime, interval: timedelta, n: int) -> datetime:
@@ -68,6 +79,13 @@ class SimClock:
     def stop(self) -> None:
         """Wake every waiter; later waits return False at once."""
         self._stopped.set()
+
+    def stop_on(self, event: threading.Event) -> "SimClock":
+        """Stop this clock (waking its waiters) as soon as `event` is set, for example by
+        `core.shutdown.stop_on_signals()`. Returns the clock."""
+        threading.Thread(target=lambda: (event.wait(), self.stop()), daemon=True,
+                         name="clock-stop").start()
+        return self
 
     @property
     def stopped(self) -> bool:
