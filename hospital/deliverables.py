@@ -5,8 +5,9 @@
 
 The zip holds, at its root: the generated CSVs (people.csv, hospital_patients.csv, staff.csv,
 doctors.csv, assigned_staff.csv) from the data folder; docker-compose.yml, init_db.sql, README.md,
-project_brief.pdf and requirements.txt from the repo; and every .py file under producer/,
-consumer/, database/ and generators/, with their folders kept. Everything is checked before
+project_brief.pdf and requirements.txt from the repo; and every .py file under core/,
+producer/, consumer/, database/ and generators/, with their folders kept (core/ because every
+script imports it), and core/reference/*.csv, the reference data the generators read. Everything is checked before
 anything is written: if a file is missing, the command names each one and how to make it, and
 exits 1 without writing the zip.
 """
@@ -29,7 +30,8 @@ DEFAULT_OUT = "dist/hospital-pipeline-deliverables.zip"
 
 GENERATED_CSVS = ("people.csv", "hospital_patients.csv", "staff.csv", "doctors.csv", "assigned_staff.csv")
 REPO_FILES = ("docker-compose.yml", "init_db.sql", "README.md", "project_brief.pdf", "requirements.txt")
-SCRIPT_FOLDERS = ("producer", "consumer", "database", "generators")
+SCRIPT_FOLDERS = ("core", "producer", "consumer", "database", "generators")
+REFERENCE_FOLDER = "core/reference"  # the CSVs the generators read, beside core's code
 
 # Deflate level 1: the CSVs are most of the bytes. On the full run's 737 MB people.csv level 1 took
 # 9.7 s for 246 MB, the default level 6 took 29 s for 209 MB: a third of the time for 18% more bytes.
@@ -67,6 +69,10 @@ def collect(data_dir: Path, root: Path = REPO_ROOT) -> list[Member]:
         if not scripts:
             problems.append(f"{folder}/*.py: no scripts in {root / folder}")
         members += [Member(p, p.relative_to(root).as_posix()) for p in scripts]
+    reference = sorted((root / REFERENCE_FOLDER).glob("*.csv"))
+    if not reference:
+        problems.append(f"{REFERENCE_FOLDER}/*.csv: no reference data in {root / REFERENCE_FOLDER}")
+    members += [Member(p, p.relative_to(root).as_posix()) for p in reference]
     if problems:
         raise MissingFiles("missing deliverables:\n" + "\n".join(f"  {line}" for line in problems))
     return members

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.atomic_write import replacing
 from hospital.local import host_network
 from hospital.local.podman import HealthChecks, Podman, ServiceError, install_packages
 
@@ -81,14 +82,12 @@ def compose_binary(version: str = COMPOSE_VERSION) -> Path:
         raise ServiceError(f"go mod download {COMPOSE_MODULE}@{version} failed:\n{download.stdout[-1500:]}{download.stderr[-1500:]}")
     source = Path(json.loads(download.stdout)["Dir"])
     binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_name(f"docker-compose.{os.getpid()}.partial")
-    build = subprocess.run(["nice", "-n", "10", go, "build", "-trimpath",
-                            "-ldflags", f"-w -X {COMPOSE_MODULE}/internal.Version={version}",
-                            "-o", str(partial), "./cmd"], cwd=source, env=env, capture_output=True, text=True)
-    if build.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise ServiceError(f"go build of Docker Compose failed:\n{build.stderr[-3000:]}")
-    partial.replace(binary)  # atomic: a build cut short never leaves a broken binary behind
+    with replacing(binary) as partial:  # a build cut short never leaves a broken binary behind
+        build = subprocess.run(["nice", "-n", "10", go, "build", "-trimpath",
+                                "-ldflags", f"-w -X {COMPOSE_MODULE}/internal.Version={version}",
+                                "-o", str(partial), "./cmd"], cwd=source, env=env, capture_output=True, text=True)
+        if build.returncode != 0:
+            raise ServiceError(f"go build of Docker Compose failed:\n{build.stderr[-3000:]}")
     return binary
 
 
