@@ -47,6 +47,7 @@ from hospital.local.kafka import ensure_topics
 from hospital.prepare import prepare_population
 
 log = logging.getLogger(__name__)
+PLAIN_PROGRESS_EVERY_S = 10.0  # off a terminal: the longest the run stays silent
 
 DRAIN_TIMEOUT_S = 300
 # Two batch_ingest workers side by side, one for each core: the ledger's claims keep them from
@@ -296,8 +297,7 @@ def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading
     At speed 0 there is no cadence to follow, so batch_ingest runs pass after pass instead.
     `on_poll` runs first in every round, so a part it restarts counts as running.
     """
-    expected = window_ticks(options.days, STREAM_INTERVAL)
-    progress = tqdm(total=expected, desc="simulated 3-min ticks", unit="tick", disable=None)
+    progress = Progress(window_ticks(options.days, STREAM_INTERVAL))
     reached = settings.sim_start
     while not stop.is_set():
         if on_poll is not None:
@@ -314,17 +314,37 @@ def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading
     progress.close()
 
 
-def show(settings: Settings, options: RunOptions, progress: tqdm):
-    """Refresh the progress line from the status; returns the simulated instant the stream has reached."""
+class Progress:
+    """The run's progress: a live bar on a terminal; elsewhere (`make full > log`, CI) the same
+    figures as one plain log line at most every `every_s` seconds, so a long run is never silent."""
+
+    def __init__(self, total: int, every_s: float = PLAIN_PROGRESS_EVERY_S, clock=time.monotonic):
+        self.total, self.every_s, self.clock = total, every_s, clock
+        self.bar = tqdm(total=total, desc="simulated 3-min ticks", unit="tick", disable=None)
+        self.plain = self.bar.disable
+        self._last_line = float("-inf")
+
+    def update(self, ticks: int, figures: str) -> None:
+        if not self.plain:
+            self.bar.n = ticks
+            self.bar.set_postfix_str(figures, refresh=True)
+        elif self.clock() - self._last_line >= self.every_s or ticks >= self.total:
+            self._last_line = self.clock()
+            log.info("tick %d/%d | %s", ticks, self.total, figures)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def show(settings: Settings, options: RunOptions, progress: Progress):
+    """Refresh the progress from the status; returns the simulated instant the stream has reached."""
     current = status_module.collect(settings, days=options.days)
     ticks = current["window"]["stream_ticks"]
     reached = settings.sim_start + ticks * STREAM_INTERVAL
     t, b = current["transfers"], current["batch"]
-    lag = t["consumer_lag"]
-    progress.n = ticks
-    progress.set_postfix_str(
-        f"{reached:%Y-%m-%d %H:%M} SAST | events {t['events_stored']:,} (lag {lag}) | "
-        f"files {b['files_loaded']:,}/{b['files_written']:,} | {b['bytes_processed'] / 1e9:.2f} GB", refresh=True)
+    progress.update(ticks, f"{reached:%Y-%m-%d %H:%M} SAST | events {t['events_stored']:,} (lag {t['consumer_lag']}) | "
+                           f"files {b['files_loaded']:,}/{b['files_written']:,} | "
+                           f"rows {b['rows_loaded']:,} | {b['bytes_processed'] / 1e9:.2f} GB")
     return reached
 
 
