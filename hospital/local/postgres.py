@@ -1,8 +1,12 @@
 """A local PostgreSQL cluster from the system's server binaries: initdb and pg_ctl.
 
-The data directory lives under the system temp dir, keyed by the checkout's path, because
-the server refuses to run as root and the `postgres` user may not be able to enter the
-checkout (for example under /root). `.local/postgres` is a symlink to it.
+The data directory lives under the system temp dir, because the server refuses to run as root
+and the `postgres` user may not be able to enter the checkout (for example under /root).
+`.local/postgres` is a symlink to it. It is keyed by the checkout's path and by an identity the
+checkout makes on first use (`.local/cluster-id`): a fresh clone at the path of a deleted one (CI
+clones to the same folder every time) gets a cluster of its own, not the old one, whose passwords
+went with the old checkout. Clusters whose checkout is gone or re-cloned are removed at the next
+start of any checkout's cluster (`remove_abandoned_clusters`), unless their server still runs.
 """
 
 from __future__ import annotations
@@ -58,6 +62,30 @@ def install_server() -> Path:
     return bindir
 
 
+CLUSTER_PREFIX = "hospital-pg-"
+OWNER_FILE = "owner"  # the checkout's .local path and its cluster-id, one per line
+
+
+def remove_abandoned_clusters(keep: Path, root: Path | None = None) -> list[Path]:
+    """Delete the clusters under `root` (the temp dir) whose owner file names a checkout that no
+    longer holds that identity (deleted, or cloned afresh at the same path) and whose server is not
+    running; returns them. `keep`, and clusters without an owner file, are left alone."""
+    removed = []
+    for cluster in sorted((root or Path(tempfile.gettempdir())).glob(f"{CLUSTER_PREFIX}*")):
+        try:
+            state_dir, identity = (cluster / OWNER_FILE).read_text().split()
+        except (OSError, ValueError):
+            continue
+        id_file = Path(state_dir) / "cluster-id"
+        if cluster.resolve() == keep.resolve() or (id_file.exists() and id_file.read_text().strip() == identity):
+            continue
+        if read_pid(cluster / "data" / "postmaster.pid") is not None:
+            continue
+        shutil.rmtree(cluster, ignore_errors=True)
+        removed.append(cluster)
+    return removed
+
+
 @dataclass(frozen=True)
 class LocalPostgres:
     """One checkout's local cluster. `state_dir` is the checkout's .local directory."""
@@ -66,9 +94,18 @@ class LocalPostgres:
     port: int
 
     @property
+    def checkout_id(self) -> str:
+        """This checkout's cluster identity, made on first use and kept in .local/cluster-id."""
+        path = self.state_dir / "cluster-id"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(os.urandom(8).hex() + "\n")
+        return path.read_text().strip()
+
+    @property
     def cluster_dir(self) -> Path:
-        key = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"hospital-pg-{key}"
+        key = hashlib.sha256(f"{self.state_dir.resolve()}\0{self.checkout_id}".encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"{CLUSTER_PREFIX}{key}"
 
     @property
     def data_dir(self) -> Path:
@@ -114,10 +151,13 @@ class LocalPostgres:
     def _prepare_dirs(self) -> None:
         self.cluster_dir.mkdir(mode=0o755, exist_ok=True)
         self.socket_dir.mkdir(mode=0o755, exist_ok=True)
+        (self.cluster_dir / OWNER_FILE).write_text(f"{self.state_dir.resolve()}\n{self.checkout_id}\n")
         if os.geteuid() == 0:
             shutil.chown(self.cluster_dir, "postgres", "postgres")
             shutil.chown(self.socket_dir, "postgres", "postgres")
         link = self.state_dir / "postgres"
+        if link.is_symlink() and link.resolve() != self.cluster_dir.resolve():
+            link.unlink()
         if not link.is_symlink():
             link.symlink_to(self.cluster_dir)
 
@@ -136,6 +176,8 @@ class LocalPostgres:
     def start(self) -> str:
         """Create the cluster if needed, start it, apply init_db.sql; return the server version."""
         bindir = find_bindir() or install_server()
+        for removed in remove_abandoned_clusters(keep=self.cluster_dir):
+            log.info("removed the cluster of a checkout that is gone or was cloned afresh: %s", removed)
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bindir)
