@@ -65,7 +65,7 @@ class Population:
     patient_id: np.ndarray
     person_id: np.ndarray
     female: np.ndarray          # bool
-    age_years: np.ndarray       # at the window start
+    age_years: np.ndarray       # at the window start, fractional (days / 365.2425)
     ward_code: np.ndarray       # str
     ward_type: np.ndarray       # str
     ward_beds: np.ndarray
@@ -246,7 +246,8 @@ def pick_codes(pop: Population, pool: np.ndarray, female: np.ndarray, age: np.nd
 
 def _diagnoses(pop, pools, adm_patient, adm_ward, adm_id, adm_offset, doctors, tick_rng):
     """Primary (and some secondary) diagnoses of new admissions; injuries with an external cause."""
-    female, age = pop.female[adm_patient], pop.age_years[adm_patient]
+    # ICD-10's age limits count completed years.
+    female, age = pop.female[adm_patient], np.floor(pop.age_years[adm_patient])
     maternity = pop.ward_type[adm_ward] == "maternity"
     injured = (~maternity) & (tick_rng.random(len(adm_patient)) < 0.15) & (len(pools["external"]) > 0)
     primary = pick_codes(pop, pools["general"], female, age, tick_rng)

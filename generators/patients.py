@@ -95,7 +95,8 @@ def ward_census(rng: np.random.Generator, age: np.ndarray, male: np.ndarray,
         ward = wards.iloc[w]
         low, high = int(np.ceil(ward.bed_count * OCCUPANCY[0])), int(np.floor(ward.bed_count * OCCUPANCY[1]))
         target = int(rng.integers(low, max(low, high) + 1))
-        candidates = np.flatnonzero(rule_for(ward.ward_code).fits(age, male) & (ward_index < 0))
+        # Born before the window's first day: the census holds only patients admitted before it opens.
+        candidates = np.flatnonzero(rule_for(ward.ward_code).fits(age, male) & (age > 0) & (ward_index < 0))
         if len(candidates) < target:
             log.warning("ward %s: only %d fitting patients for %d beds", ward.ward_code, len(candidates), target)
         take = rng.choice(candidates, size=min(target, len(candidates)), replace=False)
