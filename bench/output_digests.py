@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -92,8 +92,11 @@ def _writer_population(folder: Path, start: datetime, end: datetime):
     joined = joined.sort_values("patient_id", key=lambda s: s.astype(int))
     born = pd.to_datetime(joined.date_of_birth)
     day = start.date()
-    age = day.year - born.dt.year - ((born.dt.month > day.month) | ((born.dt.month == day.month)
-                                                                    & (born.dt.day > day.day)))
+    if hasattr(records, "rule_for"):  # ages in fractional years since the one ward rule (core/wards.py)
+        age = (pd.Timestamp(day) - born).dt.days / 365.2425
+    else:
+        age = day.year - born.dt.year - ((born.dt.month > day.month) | ((born.dt.month == day.month)
+                                                                        & (born.dt.day > day.day)))
     wards = wards[wards.bed_count.astype(int) > 0].sort_values("ward_code")
     working = staff[staff.staff_category.isin(["doctor", "nurse"]) & (staff.hire_date <= str(end.date()))
                     & ((staff.retirement_date == "") | (staff.retirement_date > str(start.date())))]
@@ -112,7 +115,8 @@ def _writer_population(folder: Path, start: datetime, end: datetime):
     return records.Population(
         patient_id=joined.patient_id.astype(np.int64).to_numpy(),
         person_id=joined.person_id.astype(np.int64).to_numpy(),
-        female=(joined.sex == "F").to_numpy(), age_years=age.astype(np.int64).to_numpy(),
+        female=(joined.sex == "F").to_numpy(),
+        age_years=(age.astype(float) if hasattr(records, "rule_for") else age.astype(np.int64)).to_numpy(),
         ward_code=wards.ward_code.to_numpy(dtype=str), ward_type=wards.ward_type.to_numpy(dtype=str),
         ward_beds=wards.bed_count.astype(np.int64).to_numpy(),
         icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex_restriction.to_numpy(dtype=str),
@@ -127,13 +131,19 @@ def _stream_population(folder: Path):
     import pandas as pd
     facilities = pd.read_csv(reference.path("facilities.csv"), dtype=str, keep_default_na=False)
     ids = dict(zip(people.person_id, people.sa_id_number))
-    rows = sorted(((int(p), n, ids[person] or None, ward) for p, n, person, ward in
+    start = _first_module("core.settings", "hospital.settings").load().sim_start.date()
+    # Sex and fractional age at the window start, since the one ward rule (core/wards.py).
+    person = {pid: (sex == "M", (start - date.fromisoformat(born)).days / 365.2425)
+              for pid, sex, born in zip(people.person_id, people.sex, people.date_of_birth)}
+    rows = sorted(((int(p), n, ids[person_id] or None, ward, *person[person_id]) for p, n, person_id, ward in
                    zip(patients.patient_id, patients.hospital_number, patients.person_id, patients.current_ward_code)))
     admitted = [r for r in rows if r[3]]
     others = [r for r in rows if not r[3]][:2000]
+    with_person = hasattr(transfers.PatientRef, "fits")
     population = transfers.Population(
-        patients={pid: transfers.PatientRef(pid, number, sa_id) for pid, number, sa_id, _ in admitted + others},
-        census={pid: ward for pid, _, _, ward in admitted}, outpatients=[pid for pid, *_ in others],
+        patients={pid: transfers.PatientRef(pid, number, sa_id, *((male, age) if with_person else ()))
+                  for pid, number, sa_id, _, male, age in admitted + others},
+        census={pid: ward for pid, _, _, ward, *_ in admitted}, outpatients=[pid for pid, *_ in others],
         wards=sorted(wards.ward_code), facilities=sorted(facilities.facility_code),
         beds={code: int(beds) for code, beds in zip(wards.ward_code, wards.bed_count)})
     doctor_ids = set(doctors.staff_id)
@@ -194,7 +204,7 @@ def _transfer_events(folder: Path, days: int) -> dict[str, str]:
     settings = _first_module("core.settings", "hospital.settings").load()
     population, roster = _stream_population(folder)
     producer.connect_with_retry = lambda **_: type("Closed", (), {"close": lambda self: None})()
-    producer.load_population = lambda _conn, home_facility=None: population
+    producer.load_population = lambda _conn, home_facility=None, ages_at=None: population
     producer.load_roster = roster
     producer.Producer = KafkaStandIn
     wanted = inspect.signature(producer.produce_transfers).parameters

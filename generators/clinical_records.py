@@ -2,8 +2,8 @@
 
 A census of who lies in which bed moves forward one batch tick at a time: patients are
 discharged (length of stay by ward type) and admitted (to keep each ward near its target
-occupancy, choosing patients who fit the ward: women 15-49 on maternity wards, children on
-paediatric wards). From the census each tick yields admissions with their WHO ICD-10 diagnoses,
+occupancy, choosing patients the ward's rule admits: core/wards.py, the one rule the census and
+the transfer planner use too). From the census each tick yields admissions with their WHO ICD-10 diagnoses,
 discharges, and, for every patient in a bed during the tick and only while they are in it,
 vital signs, lab results and medications, recorded by staff on shift in that ward.
 
@@ -22,6 +22,7 @@ import numpy as np
 from core.batch_files import KINDS, RecordKind
 from core.csv_writer import encode_columns
 from core.settings import SAST
+from core.wards import rule_for
 
 TICK_SECONDS = 15 * 60
 ID_EPOCH = datetime(2000, 1, 1, tzinfo=SAST)
@@ -64,7 +65,7 @@ class Population:
     patient_id: np.ndarray
     person_id: np.ndarray
     female: np.ndarray          # bool
-    age_years: np.ndarray       # at the window start
+    age_years: np.ndarray       # at the window start, fractional (days / 365.2425)
     ward_code: np.ndarray       # str
     ward_type: np.ndarray       # str
     ward_beds: np.ndarray
@@ -136,14 +137,9 @@ def tick_id_base(instant: datetime) -> int:
 
 
 def ward_eligibility(pop: Population) -> list[np.ndarray]:
-    """For each ward, the indexes of the patients it can admit."""
-    adult = pop.age_years >= 13
-    by_type = {
-        "maternity": pop.female & (pop.age_years >= 15) & (pop.age_years <= 49),
-        "paediatric": pop.age_years < 13,
-        "neonatal": pop.age_years < 1,
-    }
-    return [np.flatnonzero(by_type.get(str(t), adult)) for t in pop.ward_type]
+    """For each ward, the indexes of the patients its rule admits (core/wards.py: the same rule as
+    the census and the transfer planner)."""
+    return [np.flatnonzero(rule_for(str(code)).fits(pop.age_years, ~pop.female)) for code in pop.ward_code]
 
 
 def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tick: int, id_base: int,
@@ -250,7 +246,8 @@ def pick_codes(pop: Population, pool: np.ndarray, female: np.ndarray, age: np.nd
 
 def _diagnoses(pop, pools, adm_patient, adm_ward, adm_id, adm_offset, doctors, tick_rng):
     """Primary (and some secondary) diagnoses of new admissions; injuries with an external cause."""
-    female, age = pop.female[adm_patient], pop.age_years[adm_patient]
+    # ICD-10's age limits count completed years.
+    female, age = pop.female[adm_patient], np.floor(pop.age_years[adm_patient])
     maternity = pop.ward_type[adm_ward] == "maternity"
     injured = (~maternity) & (tick_rng.random(len(adm_patient)) < 0.15) & (len(pools["external"]) > 0)
     primary = pick_codes(pop, pools["general"], female, age, tick_rng)

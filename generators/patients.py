@@ -11,6 +11,7 @@ import numpy as np
 
 from core import reference
 from core.csv_writer import encode_arrays, int_bytes, iso_dates, masked, zero_padded
+from core.wards import rule_for
 
 log = logging.getLogger(__name__)
 
@@ -79,26 +80,12 @@ def select_patients(rng: np.random.Generator, birth_day: np.ndarray, male: np.nd
     return np.sort(chosen)
 
 
-def ward_fits(ward_type: str, department: str, ward_name: str, age: np.ndarray, male: np.ndarray) -> np.ndarray:
-    """Which patients may lie in a ward: neonatal units take infants, paediatric wards and units
-    children under 13, maternity women 15-49, gynaecology women, every other ward adults."""
-    child_unit = ward_type == "paediatric" or department in ("PAED", "PAEDSURG") or "Paediatric" in ward_name
-    if ward_type == "neonatal":
-        return age < 1
-    if child_unit:
-        return age < 13
-    if ward_type == "maternity":
-        return ~male & (age >= 15) & (age < 50)
-    if department == "OBGYN":
-        return ~male & (age >= 18)
-    return age >= 18
-
-
 def ward_census(rng: np.random.Generator, age: np.ndarray, male: np.ndarray,
                 sim_start_day: int) -> tuple[np.ndarray, np.ndarray]:
     """Per patient: ward index (-1 if not admitted) and minutes before SIM_START of admission.
 
-    Each ward is filled to 80-90% of its beds with patients who fit it, while enough remain.
+    Each ward is filled to 80-90% of its beds with patients its rule admits (core/wards.py), while
+    enough remain.
     """
     wards = reference.wards()
     ward_index = np.full(len(age), -1, dtype=np.int32)
@@ -108,8 +95,8 @@ def ward_census(rng: np.random.Generator, age: np.ndarray, male: np.ndarray,
         ward = wards.iloc[w]
         low, high = int(np.ceil(ward.bed_count * OCCUPANCY[0])), int(np.floor(ward.bed_count * OCCUPANCY[1]))
         target = int(rng.integers(low, max(low, high) + 1))
-        candidates = np.flatnonzero(ward_fits(ward.ward_type, ward.department_code, ward.ward_name, age, male)
-                                    & (ward_index < 0))
+        # Born before the window's first day: the census holds only patients admitted before it opens.
+        candidates = np.flatnonzero(rule_for(ward.ward_code).fits(age, male) & (age > 0) & (ward_index < 0))
         if len(candidates) < target:
             log.warning("ward %s: only %d fitting patients for %d beds", ward.ward_code, len(candidates), target)
         take = rng.choice(candidates, size=min(target, len(candidates)), replace=False)

@@ -21,11 +21,12 @@ import uuid
 from collections import Counter
 from itertools import accumulate
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from core.clock import STREAM_INTERVAL
 from core.settings import SAST
 from core.transfer_event import NEXT_STATUSES, Place, TransferEvent
+from core.wards import eligibility, rule_for
 
 EVENTS_PER_TICK = 3
 # Above this many open transfers every event advances one of them instead of opening another.
@@ -64,6 +65,14 @@ class PatientRef:
     patient_id: int
     hospital_number: str
     sa_id_number: str | None
+    male: bool | None = None          # None: unknown, and then every ward's rule admits the patient
+    age_years: float | None = None    # at the window start, fractional
+
+    def fits(self, ward_code: str) -> bool:
+        """Whether the ward's rule (core/wards.py, as for the census and the records) admits the patient."""
+        if self.male is None or self.age_years is None or ward_code not in eligibility():
+            return True
+        return rule_for(ward_code).fits(self.age_years, self.male)
 
 
 @dataclass
@@ -85,7 +94,8 @@ class Population:
     def snapshot(self) -> dict:
         """A JSON-able copy, so a restarted producer replays from the same census."""
         return {
-            "patients": [[p.patient_id, p.hospital_number, p.sa_id_number] for p in self.patients.values()],
+            "patients": [[p.patient_id, p.hospital_number, p.sa_id_number, p.male, p.age_years]
+                         for p in self.patients.values()],
             "census": [[pid, ward] for pid, ward in self.census.items()],
             "outpatients": self.outpatients,
             "wards": self.wards,
@@ -96,7 +106,7 @@ class Population:
     @classmethod
     def from_snapshot(cls, data: dict) -> "Population":
         return cls(
-            patients={pid: PatientRef(pid, number, sa_id) for pid, number, sa_id in data["patients"]},
+            patients={row[0]: PatientRef(*row) for row in data["patients"]},  # 3 fields in older state files
             census={pid: ward for pid, ward in data["census"]},
             outpatients=list(data["outpatients"]),
             wards=list(data["wards"]),
@@ -252,6 +262,9 @@ class TransferPlanner:
                 if not free:
                     continue
                 pid = rng.choice(pool)
+                free = [w for w in free if self.population.patients[pid].fits(w)]
+                if not free:
+                    continue
                 source, target = Place(facility_code=rng.choice(facilities)), Place(ward_code=rng.choice(free))
             else:
                 admitted = sorted(pid for pid in self.census if pid not in busy)
@@ -260,7 +273,8 @@ class TransferPlanner:
                 pid = rng.choice(admitted)
                 source = Place(ward_code=self.census[pid])
                 if kind == "internal":
-                    others = self._wards_with_a_free_bed(excluding=source.ward_code)
+                    others = [w for w in self._wards_with_a_free_bed(excluding=source.ward_code)
+                              if self.population.patients[pid].fits(w)]
                     if not others:
                         continue
                     target = Place(ward_code=rng.choice(others))
@@ -290,8 +304,10 @@ class TransferPlanner:
             authorising_staff_id=staff_id, event_time=at)
 
 
-def load_population(conn, *, home_facility: str | None = None, outpatient_limit: int = 2000) -> Population:
-    """Read the census (admitted patients and their wards) and the reference lists from PostgreSQL.
+def load_population(conn, *, ages_at: date, home_facility: str | None = None,
+                    outpatient_limit: int = 2000) -> Population:
+    """Read the census (admitted patients and their wards, with sex and age at `ages_at`, the
+    window start) and the reference lists from PostgreSQL.
 
     Ordered queries, so the same database gives the same population. `home_facility` (this
     hospital's own facility code, if it is in reference.facility) is never a transfer partner.
@@ -302,21 +318,23 @@ def load_population(conn, *, home_facility: str | None = None, outpatient_limit:
         cur.execute("SELECT facility_code FROM reference.facility WHERE facility_code IS DISTINCT FROM %s "
                     "ORDER BY facility_code", (home_facility,))
         facilities = [r[0] for r in cur.fetchall()]
-        cur.execute("""
-            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, p.current_ward_code
+        person = "pe.sex = 'M', ((%s::date - pe.date_of_birth) / 365.2425)::float8"
+        cur.execute(f"""
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, p.current_ward_code, {person}
             FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
-            WHERE p.current_ward_code IS NOT NULL ORDER BY p.patient_id""")
+            WHERE p.current_ward_code IS NOT NULL ORDER BY p.patient_id""", (ages_at,))
         admitted = cur.fetchall()
-        cur.execute("""
-            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, NULL
+        cur.execute(f"""
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, NULL, {person}
             FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
-            WHERE p.current_ward_code IS NULL ORDER BY p.patient_id LIMIT %s""", (outpatient_limit,))
+            WHERE p.current_ward_code IS NULL ORDER BY p.patient_id LIMIT %s""", (ages_at, outpatient_limit))
         others = cur.fetchall()
         cur.execute("SELECT ward_code, bed_count FROM reference.ward ORDER BY ward_code")
         beds = dict(cur.fetchall())
     conn.rollback()
-    patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip()) for pid, number, sa_id, _ in admitted + others}
-    return Population(patients=patients, census={pid: ward for pid, _, _, ward in admitted},
+    patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip(), male, age)
+                for pid, number, sa_id, _, male, age in admitted + others}
+    return Population(patients=patients, census={row[0]: row[3] for row in admitted},
                       outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities, beds=beds)
 
 

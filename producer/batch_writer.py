@@ -65,7 +65,7 @@ def load_population(settings: Settings, start: datetime, end: datetime) -> Popul
         with conn.cursor() as cur:
             patients = _frame(cur, """
                 SELECT pt.patient_id, pt.person_id, p.sex,
-                       extract(year FROM age(%s::date, p.date_of_birth))::integer AS age_years
+                       (%s::date - p.date_of_birth) / 365.2425 AS age_years
                 FROM core.patient pt JOIN core.person p ON p.person_id = pt.person_id
                 ORDER BY pt.patient_id""", (start.date(),))
             wards = _frame(cur, "SELECT ward_code, ward_type, bed_count, department_code FROM reference.ward "
@@ -96,7 +96,7 @@ def load_population(settings: Settings, start: datetime, end: datetime) -> Popul
         patient_id=patients.patient_id.astype(np.int64).to_numpy(),
         person_id=patients.person_id.astype(np.int64).to_numpy(),
         female=(patients.sex == "F").to_numpy(),
-        age_years=patients.age_years.astype(np.int64).to_numpy(),
+        age_years=patients.age_years.astype(float).to_numpy(),
         ward_code=wards.ward_code.to_numpy(dtype=str), ward_type=wards.ward_type.to_numpy(dtype=str),
         ward_beds=wards.bed_count.astype(np.int64).to_numpy(),
         icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex.to_numpy(dtype=str),

@@ -133,7 +133,7 @@ def produce_transfers(settings: Settings, *, topic: str, start: datetime, days: 
     conn = connect_with_retry(settings=settings)
     try:
         if state is None:
-            population = load_population(conn, home_facility=home_facility)
+            population = load_population(conn, ages_at=start.date(), home_facility=home_facility)
             state = {"format": STATE_FORMAT, "seed": settings.seed, "start": start.isoformat(),
                      "topic": topic, "next_tick": 0, "population": population.snapshot()}
         else:

@@ -14,8 +14,8 @@ from database.connection import connect
 DEPARTMENTS = (("MED", "Internal Medicine"), ("OBG", "Obstetrics and Gynaecology"),
                ("SUR", "General Surgery"), ("PAE", "Paediatrics"))
 # ward_code, name, department, type, beds
-WARDS = (("MED1", "Medical Ward 1", "MED", "general", 30), ("MAT1", "Labour Ward", "OBG", "maternity", 16),
-         ("SUR1", "Surgical Ward 1", "SUR", "general", 20), ("PAE1", "Paediatric Ward", "PAE", "paediatric", 10))
+WARDS = (("W03", "Medical Ward 1", "MED", "general", 30), ("W39", "Labour Ward", "OBG", "maternity", 16),
+         ("W22", "Surgical Ward 1", "SUR", "general", 20), ("W48", "Paediatric Ward", "PAE", "paediatric", 10))
 # code, description, chapter, sex restriction, min age, max age
 ICD10 = (("I10", "Essential (primary) hypertension", "IX", None, None, None),
          ("E11.9", "Type 2 diabetes mellitus without complications", "IV", None, None, None),

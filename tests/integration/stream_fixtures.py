@@ -63,7 +63,7 @@ def topics(kafka_bootstrap):
 
 
 def planner_inputs(conn):
-    return load_population(conn), load_roster(conn, WINDOW_START, WINDOW_START + timedelta(days=WINDOW_DAYS))
+    return load_population(conn, ages_at=WINDOW_START.date()), load_roster(conn, WINDOW_START, WINDOW_START + timedelta(days=WINDOW_DAYS))
 
 
 def produce_raw(settings, topic_name: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:

@@ -146,9 +146,9 @@ def _good_rows(kind: str, n: int, start_id: int = 1) -> list[list[str]]:
         when = f"2026-03-02T08:{i % 60:02d}:00+02:00"
         patient, staff = str(PATIENT_ID_BASE + 1 + i % 50), str(STAFF_ID_BASE + i % 10)
         if kind == "vital_sign":
-            rows.append([str(start_id + i), patient, "MED1", when, "80", "120", "80", "16", "36.8", "98", staff])
+            rows.append([str(start_id + i), patient, "W03", when, "80", "120", "80", "16", "36.8", "98", staff])
         elif kind == "medication":
-            rows.append([str(start_id + i), patient, "MED1", "Paracetamol", "1 g", "oral", when, staff])
+            rows.append([str(start_id + i), patient, "W03", "Paracetamol", "1 g", "oral", when, staff])
     return rows
 
 
@@ -203,10 +203,10 @@ def test_records_that_cannot_be_rows_are_rejected_with_their_line_and_the_rest_l
     broken = {
         3: lines[1].rstrip(b"\n") + b",surplus\n",                 # a field too many
         4: b",".join(lines[2].split(b",")[:-2]) + b"\n",            # two fields too few
-        5: lines[3].replace(b"MED1", b"M\xe9D1"),                   # latin-1, not UTF-8
+        5: lines[3].replace(b"W03", b"M\xe9D1"),                   # latin-1, not UTF-8
         6: b"\\.\n",                                              # COPY's end-of-data marker
         7: b"\n",                                                  # an empty line
-        8: lines[6].replace(b"MED1", b"ME\x00D1"),                  # a NUL byte
+        8: lines[6].replace(b"W03", b"ME\x00D1"),                  # a NUL byte
     }
     body = [broken.get(n, line) for n, line in enumerate(lines, start=2)]
     body[-1] = body[-1][:-7]                                        # the last line cut short

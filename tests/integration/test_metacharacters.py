@@ -323,12 +323,12 @@ MEDICATION_BAD_PATIENT = "medication_Robert'); DELETE FROM ops.file_ledger;--.cs
 
 
 def lab_row(record_id: int, i: int, value: str = "5.5") -> list[str]:
-    return [str(record_id), str(PATIENT_ID_BASE + 1 + i % 50), "MED1", hostile(i), hostile(i + 1), value,
+    return [str(record_id), str(PATIENT_ID_BASE + 1 + i % 50), "W03", hostile(i), hostile(i + 1), value,
             hostile(i + 2), "H", BATCH_WHEN.format(i % 60), str(STAFF_ID_BASE + i % 10)]
 
 
 def medication_row(record_id: int, i: int, patient: int | None = None) -> list[str]:
-    return [str(record_id), str(patient or PATIENT_ID_BASE + 1 + i % 50), "MED1", hostile(i), hostile(i + 1), "oral",
+    return [str(record_id), str(patient or PATIENT_ID_BASE + 1 + i % 50), "W03", hostile(i), hostile(i + 1), "oral",
             BATCH_WHEN.format(i % 60), str(STAFF_ID_BASE + i % 10)]
 
 

@@ -14,6 +14,36 @@ from hospital.run import RunOptions, run
 
 pytestmark = pytest.mark.integration
 
+# Independent of core/wards.py: the bands restated from the rule's sources, with a few days'
+# slack because the rule takes ages at the window start.
+WARD_RULE_CHECK = """
+WITH who AS (
+  SELECT a.ward_code, pe.sex, (a.admitted_at::date - pe.date_of_birth) / 365.2425 AS age
+  FROM clinical.admission a JOIN core.patient pt USING (patient_id) JOIN core.person pe ON pe.person_id = pt.person_id
+), judged AS (
+  SELECT ward_code, NOT CASE
+    WHEN ward_code IN ('W39','W40','W41','W42','W43','W44','W47') THEN sex = 'F' AND age >= 15 AND age < 50.1
+    WHEN ward_code IN ('W45','W46') THEN sex = 'F' AND age >= 13
+    WHEN ward_code IN ('W56','W57','W58') THEN age < 0.3
+    WHEN ward_code IN ('W02','W59') THEN age < 13.1
+    WHEN ward_code IN ('W48','W49','W50','W51','W52','W53','W54','W55') THEN age > 0.07 AND age < 13.1
+    WHEN ward_code IN ('W60','W61') THEN age >= 18
+    WHEN ward_code = 'W72' THEN age > 0.07
+    ELSE age >= 13 END AS breaks
+  FROM who)
+SELECT 'admissions' AS what, count(*) AS total, count(*) FILTER (WHERE breaks) AS breaking_the_rule FROM judged
+UNION ALL
+SELECT 'transfers into maternity or gynaecology', count(*),
+       count(*) FILTER (WHERE pe.sex = 'M' OR (t.event_time::date - pe.date_of_birth) / 365.2425 < 13)
+FROM stream.transfer_event t JOIN core.patient pt USING (patient_id) JOIN core.person pe ON pe.person_id = pt.person_id
+WHERE t.version = 1 AND t.to_ward_code IN ('W39','W40','W41','W42','W43','W44','W45','W46','W47')
+UNION ALL
+SELECT 'transfers into paediatric or neonatal wards', count(*),
+       count(*) FILTER (WHERE (t.event_time::date - pe.date_of_birth) / 365.2425 >= 13.1)
+FROM stream.transfer_event t JOIN core.patient pt USING (patient_id) JOIN core.person pe ON pe.person_id = pt.person_id
+WHERE t.version = 1 AND t.to_ward_code IN ('W02','W48','W49','W50','W51','W52','W53','W54','W55','W56','W57','W58','W59');
+"""
+
 
 def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(run_settings):
     settings = run_settings
@@ -36,6 +66,15 @@ def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(run_setting
         with path.open(newline="", encoding="utf-8") as handle:
             rows_in_files += sum(1 for _ in csv.reader(handle)) - 1
     assert rows_in_files == batch["rows_read"]
+
+    # Who lies where: the ward rule's bands, restated in SQL over what the warehouse stored.
+    conn = connect(settings.database_url)
+    with conn.cursor() as cur:
+        cur.execute(WARD_RULE_CHECK)
+        judged = {what: (total, breaking) for what, total, breaking in cur.fetchall()}
+    conn.close()
+    assert judged["admissions"][0] > 0
+    assert all(breaking == 0 for _, breaking in judged.values()), judged
 
 
 def test_retirements_inside_the_window_close_the_staff_history_and_open_a_retired_row(run_settings):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -94,10 +94,10 @@ def test_the_rolling_window_is_nine_days_up_to_as_of():
 # ---------------------------------------------------------------------------------------------
 def _population(size: int = 600) -> Population:
     rng = np.random.default_rng(7)
-    wards = np.array(["MED1", "MAT1", "SUR1", "PAE1"])
+    wards = np.array(["W03", "W39", "W22", "W48"])  # a medical, a maternity, a surgical and a paediatric ward
     return Population(
         patient_id=np.arange(1, size + 1) + 10_000, person_id=np.arange(1, size + 1),
-        female=rng.random(size) < 0.5, age_years=rng.integers(0, 95, size),
+        female=rng.random(size) < 0.5, age_years=rng.uniform(0, 95, size),
         ward_code=wards, ward_type=np.array(["general", "maternity", "general", "paediatric"]),
         ward_beds=np.array([40, 20, 30, 12]),
         icd10_code=np.array(["I10", "J18.9", "N40", "O80.0", "S72.0", "T14.0", "W19", "V43.5", "C53.9"]),
@@ -189,3 +189,18 @@ def test_the_same_seed_gives_the_same_records():
     pop = _population(200)
     assert _simulate(pop, 6, seed=3) == _simulate(pop, 6, seed=3)
     assert _simulate(pop, 6, seed=3) != _simulate(pop, 6, seed=4)
+
+
+def test_admissions_follow_the_ward_rule(simulated):
+    """Restated from the rule's sources: maternity W39 takes women of 15-49, the paediatric ward W48
+    children from 29 days to 12, the medical W03 and surgical W22 wards patients of 13 and over."""
+    pop, rows = simulated
+    index = {int(pid): i for i, pid in enumerate(pop.patient_id)}
+    admits = {"W39": lambda female, age: female and 15 <= age < 50, "W48": lambda female, age: 28 / 365.2425 < age < 13,
+              "W03": lambda female, age: age >= 13, "W22": lambda female, age: age >= 13}
+    seen = Counter()
+    for r in rows["admission"]:
+        i = index[int(r["patient_id"])]
+        assert admits[r["ward_code"]](bool(pop.female[i]), float(pop.age_years[i])), r
+        seen[r["ward_code"]] += 1
+    assert set(seen) == set(admits)  # every ward admitted someone

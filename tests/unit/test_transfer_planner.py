@@ -14,7 +14,7 @@ from generators.transfers import PatientRef, PlanningError, Population, Roster, 
 from producer.stream_producer import Delivery
 
 START = datetime.fromisoformat("2026-03-02T00:00:00+02:00")
-WARDS = ["ICU", "MED-A", "MED-B", "SURG-1"]
+WARDS = ["ICU", "MED-A", "MED-B", "SURG-1"]  # made-up codes: no ward rule applies to them
 
 
 def hospital(days: int = 3, patients: int = 60):
@@ -149,3 +149,40 @@ def test_transfers_go_only_to_wards_with_a_free_bed():
         assert all(occupancy[ward] <= beds for ward, beds in population.beds.items()), occupancy
         small_unit_full += occupancy["ICU"] == 2 or occupancy["MED-B"] == 2
     assert small_unit_full > 100, "the small units were rarely full, so the test proves little"
+
+
+def test_transfers_into_a_ward_follow_its_rule():
+    """With the hospital's real wards and patients of known sex and age, no man and no child goes
+    to maternity, no adult to a paediatric or neonatal ward (restated: maternity and obstetric high
+    care women of 15-49; paediatric wards and PICU 29 days to 12; neonatal under 3 months)."""
+    wards = ["W03", "W39", "W47", "W48", "W55", "W56", "W20"]
+    rng = random.Random(5)
+    refs = {pid: PatientRef(pid, f"JHB{pid:07d}", None, rng.random() < 0.5, rng.choice([0.05, 0.5, 6.0, 16.0, 30.0, 70.0]))
+            for pid in range(1, 401)}
+    census = {}
+    for pid, ref in refs.items():
+        fitting = [w for w in wards if ref.fits(w)]
+        if pid % 2 and fitting:
+            census[pid] = fitting[pid % len(fitting)]
+    shifts = [(ward, START + timedelta(days=d, hours=7 + 12 * half), 1000 + 10 * w + half)
+              for d in range(-1, 5) for w, ward in enumerate(wards) for half in range(2)]
+    population = Population(refs, census, [pid for pid in refs if pid not in census], wards, ["HJH", "CHBAH"],
+                            beds={w: 60 for w in wards})
+    p = TransferPlanner(population, Roster(shifts), 3, START)
+    moved = Counter()
+    for n in range(1500):
+        for e in p.tick(n):
+            ward = e.to_place.ward_code
+            if e.version == 1 and ward:
+                ref = refs[e.patient_id]
+                age, male = ref.age_years, ref.male
+                if ward in ("W39", "W47"):
+                    assert not male and 15 <= age < 50, (ward, male, age)
+                elif ward in ("W48", "W55"):
+                    assert 28 / 365.2425 < age < 13, (ward, age)
+                elif ward == "W56":
+                    assert age < 0.25, (ward, age)
+                else:
+                    assert age >= 13, (ward, age)
+                moved[ward] += 1
+    assert len(moved) >= 5, moved
