@@ -27,6 +27,7 @@ import argparse
 import csv
 import logging
 import sys
+import time
 from pathlib import Path
 
 import psycopg2
@@ -122,8 +123,9 @@ def _one_line(exc: psycopg2.Error) -> str:
     return f"{first} ({' '.join(detail.split())})" if detail else first
 
 
-def load_population(conn, data_dir: Path) -> dict[str, int]:
-    """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table."""
+def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = None) -> dict[str, int]:
+    """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table.
+    `seconds`, if given, receives each table's wall time (its transaction, rebuilds included)."""
     plan = [(table, reference.path(name)) for table, name in reference.WAREHOUSE_TABLES.items()]
     plan += [(table, data_dir / name) for table, name in GENERATED_TABLES.items()]
     missing = [str(p) for t, p in plan if not p.is_file() and t in ("core.person",)]
@@ -134,11 +136,18 @@ def load_population(conn, data_dir: Path) -> dict[str, int]:
         if not path.is_file():
             log.warning("skipping %s: %s not found", table, path)
             continue
+        started = time.perf_counter()
         added[table] = load_table(conn, table, path)
-        log.info("%s: %d rows added from %s", table, added[table], path.name)
+        elapsed = time.perf_counter() - started
+        log.info("%s: %d rows added from %s in %.1f s", table, added[table], path.name, elapsed)
+        if seconds is not None:
+            seconds[table] = elapsed
+    started = time.perf_counter()
     with transaction(conn) as cur:
         cur.execute(HIRED_HISTORY)
         added["core.staff_history"] = cur.rowcount
+    if seconds is not None:
+        seconds["core.staff_history"] = time.perf_counter() - started
     return added
 
 
