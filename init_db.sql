@@ -1055,17 +1055,18 @@ END
 $$;
 COMMENT ON FUNCTION ops.refuse_unfinished_population_load() IS 'Deferred trigger function: refuse to commit a transaction that dropped a population table''s index or constraint (ops.begin_population_load) and did not rebuild it.';
 
+-- A constraint trigger is a constraint (pg_constraint holds it), so it is named like the checks.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'tg_population_load_finished'
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'ck_population_load_finished'
                                              AND tgrelid = 'ops.population_load'::regclass) THEN
-        CREATE CONSTRAINT TRIGGER tg_population_load_finished
+        CREATE CONSTRAINT TRIGGER ck_population_load_finished
             AFTER INSERT ON ops.population_load DEFERRABLE INITIALLY DEFERRED
             FOR EACH ROW EXECUTE FUNCTION ops.refuse_unfinished_population_load();
     END IF;
 END
 $$;
-COMMENT ON TRIGGER tg_population_load_finished ON ops.population_load IS 'At commit, refuse a population load that was begun and not finished (ops.refuse_unfinished_population_load).';
+COMMENT ON TRIGGER ck_population_load_finished ON ops.population_load IS 'At commit, refuse a population load that was begun and not finished (ops.refuse_unfinished_population_load).';
 
 REVOKE ALL ON FUNCTION ops.population_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops.begin_population_load(regclass) FROM PUBLIC;

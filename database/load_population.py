@@ -17,7 +17,8 @@ duplicate ID number, a patient who is no person) is an error and rolls the table
 with all its constraints, and the database refuses to commit a load that was begun and not
 finished. A table that already has rows (a load run again, or interrupted between tables) gets
 the file COPYed into a temporary staging table and merged with INSERT ... ON CONFLICT DO NOTHING,
-so re-running adds nothing. Reference tables take a straight COPY when empty, the merge otherwise.
+so re-running adds nothing. Reference tables take a straight COPY when empty, the merge otherwise,
+and so do the population tables of a warehouse whose schema predates the two functions.
 Afterwards every staff member has a 'hired' row in core.staff_history.
 """
 
@@ -85,23 +86,40 @@ def load_table(conn, table: str, path: Path) -> int:
     columns = csv_columns(path)
     try:
         with transaction(conn) as cur:
-            if table in GENERATED_TABLES:
+            if table in GENERATED_TABLES and _bulk_loads_here(cur, table):
                 return _bulk_or_merge(cur, table, path, columns)
-            cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(*table.split("."))))
-            if not cur.fetchone()[0]:
-                return copy_csv(cur, table, path, columns)
-            return _merge(cur, table, path, columns)
+            return _copy_or_merge(cur, table, path, columns)
     except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
         raise LoadError(f"{table} from {path.name}: {_one_line(exc)}") from None
 
 
+def _bulk_loads_here(cur, table: str) -> bool:
+    """True if the warehouse has the bulk-load functions. One made by an init_db.sql older than
+    them (a compose volume keeps its first schema) loads row by row, with a warning."""
+    cur.execute("SELECT to_regprocedure('ops.begin_population_load(regclass)') IS NOT NULL")
+    if cur.fetchone()[0]:
+        return True
+    log.warning("%s: this warehouse has no ops.begin_population_load (apply init_db.sql again for bulk "
+                "loads); loading row by row", table)
+    return False
+
+
 def _bulk_or_merge(cur, table: str, path: Path, columns: list[str]) -> int:
+    """A population table: the bulk load when it is empty, the merge when it has rows."""
     cur.execute("SELECT ops.begin_population_load(%s)", (table,))
     if not cur.fetchone()[0]:
         return _merge(cur, table, path, columns)
     rows = copy_csv(cur, table, path, columns)
     cur.execute("SELECT ops.finish_population_load(%s)", (table,))
     return rows
+
+
+def _copy_or_merge(cur, table: str, path: Path, columns: list[str]) -> int:
+    """A straight COPY into an empty table (its constraints checked row by row), else the merge."""
+    cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(*table.split("."))))
+    if cur.fetchone()[0]:
+        return _merge(cur, table, path, columns)
+    return copy_csv(cur, table, path, columns)
 
 
 def _merge(cur, table: str, path: Path, columns: list[str]) -> int:

@@ -223,3 +223,18 @@ def test_a_begun_bulk_load_cannot_commit_unfinished_and_only_population_tables_t
         conn.commit()
     finally:
         conn.close()
+
+
+def test_a_warehouse_older_than_the_bulk_load_functions_still_loads_row_by_row(isolated_settings, data_dir,
+                                                                               monkeypatch, caplog):
+    admin = connect(isolated_settings.database_admin_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("DROP FUNCTION ops.begin_population_load(regclass), ops.finish_population_load(regclass)")
+        admin.commit()
+        monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+        assert load_population.main(["--data-dir", str(data_dir)]) == 0
+        assert counts(admin)["core.person"] == rows_in(data_dir / "people.csv")
+        assert "apply init_db.sql again" in caplog.text
+    finally:
+        admin.close()
