@@ -887,6 +887,193 @@ REVOKE ALL ON FUNCTION ops.ensure_day_partitions(date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops.drop_day_partitions_before(date) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
+-- Bulk loading an empty population table (database/load_population.py)
+-- ---------------------------------------------------------------------------
+-- Keeping a unique index or a foreign key up to date row by row is most of the cost of loading
+-- people.csv and the roster; building the index once after the COPY, and checking a foreign key
+-- with one query over the whole table, is several times faster. The pipeline role has no DDL
+-- rights, so two functions with their owner's rights do it, for the population tables only and
+-- only while the table is empty, inside the caller's transaction:
+--   ops.begin_population_load(table)  locks the table, and if it is empty records the definitions
+--                                     of its secondary indexes, unique constraints (not the primary
+--                                     key, which other tables' foreign keys need) and foreign keys
+--                                     in ops.population_load, drops them, and returns true;
+--                                     on a table with rows it changes nothing and returns false
+--   ops.finish_population_load(table) builds each recorded object again from its recorded
+--                                     definition (unique indexes built once, each foreign key
+--                                     checked by one query), compares the result with the record
+--                                     and deletes the record
+-- DDL is transactional: if the COPY or a rebuild fails (a duplicate ID number, a patient who is
+-- no person) the transaction rolls back and the table has every constraint it had. A transaction
+-- that has begun a load cannot commit without finishing it: a deferred trigger refuses the commit
+-- while ops.population_load still holds its rows. Check constraints stay on the table throughout
+-- (COPY checks them row by row, which costs what a later validation would).
+CREATE TABLE IF NOT EXISTS ops.population_load (
+    table_name      text        NOT NULL,
+    object_name     text        NOT NULL,
+    object_kind     text        NOT NULL,
+    definition      text        NOT NULL,
+    rebuild_order   integer     NOT NULL,
+    begun_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_population_load PRIMARY KEY (table_name, object_name),
+    CONSTRAINT ck_population_load_kind CHECK (object_kind IN ('index', 'unique', 'foreign_key'))
+);
+COMMENT ON TABLE ops.population_load IS 'Indexes and constraints of a population table dropped for a bulk load and not yet rebuilt; rows live only inside the loading transaction (a deferred trigger refuses to commit any), so a committed row never exists.';
+COMMENT ON COLUMN ops.population_load.table_name IS 'The population table being loaded, for example core.person.';
+COMMENT ON COLUMN ops.population_load.object_name IS 'Name of the index or constraint dropped, for example uq_person_sa_id_number.';
+COMMENT ON COLUMN ops.population_load.object_kind IS 'index (a secondary index), unique (a unique constraint) or foreign_key.';
+COMMENT ON COLUMN ops.population_load.definition IS 'Its definition as the catalog gave it before the drop (pg_get_indexdef or pg_get_constraintdef); the rebuild runs exactly this.';
+COMMENT ON COLUMN ops.population_load.rebuild_order IS 'Order of the rebuild: indexes and unique constraints first, then foreign keys.';
+COMMENT ON COLUMN ops.population_load.begun_at IS 'When the load began (start of its transaction).';
+
+CREATE OR REPLACE FUNCTION ops.population_table(target regclass)
+RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF target IS NULL OR target NOT IN ('core.person'::regclass, 'core.patient'::regclass, 'core.staff'::regclass,
+                                         'core.doctor'::regclass, 'core.staff_assignment'::regclass) THEN
+        RAISE EXCEPTION '% is not a population table (core.person, core.patient, core.staff, core.doctor, core.staff_assignment)',
+                        coalesce(target::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN target;
+END
+$$;
+COMMENT ON FUNCTION ops.population_table(regclass) IS 'Return target if it is one of the population tables that ops.begin_population_load may bulk load, else raise invalid_parameter_value.';
+
+CREATE OR REPLACE FUNCTION ops.begin_population_load(target regclass)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    object record;
+    has_rows boolean;
+BEGIN
+    PERFORM ops.population_table(target);
+    IF EXISTS (SELECT 1 FROM ops.population_load WHERE table_name = target::text) THEN
+        RAISE EXCEPTION 'a load of % has already begun in this transaction', target
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- A table with rows takes the caller's idempotent path, and is not locked against its readers.
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', target) INTO has_rows;
+    IF has_rows THEN
+        RETURN false;
+    END IF;
+    -- Empty: lock it, so no other session adds a row between the check and the drops, and look again.
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', target);
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', target) INTO has_rows;
+    IF has_rows THEN
+        RETURN false;
+    END IF;
+    FOR object IN
+        -- Unique constraints, except one another table's foreign key relies on.
+        SELECT c.conname AS name, 'unique' AS kind, pg_get_constraintdef(c.oid) AS definition, 1 AS rebuild_order
+        FROM pg_constraint c
+        WHERE c.conrelid = target AND c.contype = 'u'
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)
+        UNION ALL
+        -- Indexes that belong to no constraint.
+        SELECT i.indexrelid::regclass::text, 'index', pg_get_indexdef(i.indexrelid), 1
+        FROM pg_index i
+        WHERE i.indrelid = target
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = target AND c.conindid = i.indexrelid
+                                                            AND c.contype IN ('p', 'u', 'x'))
+        UNION ALL
+        SELECT c.conname, 'foreign_key', pg_get_constraintdef(c.oid), 2
+        FROM pg_constraint c
+        WHERE c.conrelid = target AND c.contype = 'f'
+        ORDER BY 4, 1
+    LOOP
+        INSERT INTO ops.population_load (table_name, object_name, object_kind, definition, rebuild_order)
+        VALUES (target::text, object.name, object.kind, object.definition, object.rebuild_order);
+        IF object.kind = 'index' THEN
+            EXECUTE format('DROP INDEX %s', object.name);
+        ELSE
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', target, object.name);
+        END IF;
+    END LOOP;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION ops.begin_population_load(regclass) IS 'Bulk load of an empty population table: lock it; if it has rows return false and change nothing; else record and drop its secondary indexes, unique constraints (but the primary key) and foreign keys and return true. The transaction must call ops.finish_population_load before it commits. The pipeline role may call it.';
+
+CREATE OR REPLACE FUNCTION ops.finish_population_load(target regclass)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    -- Sorts for the unique indexes in memory rather than on disk (the default is 64 MB).
+    SET maintenance_work_mem = '256MB'
+AS $$
+DECLARE
+    object record;
+    rebuilt text;
+    rebuilt_count integer := 0;
+BEGIN
+    PERFORM ops.population_table(target);
+    IF NOT EXISTS (SELECT 1 FROM ops.population_load WHERE table_name = target::text) THEN
+        RAISE EXCEPTION 'no load of % has begun in this transaction', target
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    FOR object IN
+        SELECT object_name, object_kind, definition FROM ops.population_load
+        WHERE table_name = target::text ORDER BY rebuild_order, object_name
+    LOOP
+        -- An index or unique constraint is built in one pass (and a duplicate is an error here);
+        -- a foreign key added to a full table is checked by one query over it, not row by row.
+        IF object.object_kind = 'index' THEN
+            EXECUTE object.definition;
+            rebuilt := pg_get_indexdef(to_regclass(object.object_name));
+        ELSE
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', target, object.object_name, object.definition);
+            SELECT pg_get_constraintdef(c.oid) INTO rebuilt FROM pg_constraint c
+            WHERE c.conrelid = target AND c.conname = object.object_name AND c.convalidated;
+        END IF;
+        IF rebuilt IS DISTINCT FROM object.definition THEN
+            RAISE EXCEPTION '% of % was rebuilt as %, not as %', object.object_name, target,
+                            coalesce(rebuilt, 'nothing'), object.definition;
+        END IF;
+        rebuilt_count := rebuilt_count + 1;
+    END LOOP;
+    DELETE FROM ops.population_load WHERE table_name = target::text;
+    RETURN rebuilt_count;
+END
+$$;
+COMMENT ON FUNCTION ops.finish_population_load(regclass) IS 'End a bulk load begun by ops.begin_population_load: rebuild every index and constraint it dropped from its recorded definition (foreign keys checked once over the table), check each came back as recorded, and return how many. The pipeline role may call it.';
+
+CREATE OR REPLACE FUNCTION ops.refuse_unfinished_population_load()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM ops.population_load WHERE table_name = NEW.table_name AND object_name = NEW.object_name) THEN
+        RAISE EXCEPTION 'the load of % was not finished: committing would leave it without %', NEW.table_name, NEW.object_name
+            USING HINT = 'Call ops.finish_population_load before COMMIT, or roll back.',
+                  ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ops.refuse_unfinished_population_load() IS 'Deferred trigger function: refuse to commit a transaction that dropped a population table''s index or constraint (ops.begin_population_load) and did not rebuild it.';
+
+-- A constraint trigger is a constraint (pg_constraint holds it), so it is named like the checks.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'ck_population_load_finished'
+                                             AND tgrelid = 'ops.population_load'::regclass) THEN
+        CREATE CONSTRAINT TRIGGER ck_population_load_finished
+            AFTER INSERT ON ops.population_load DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW EXECUTE FUNCTION ops.refuse_unfinished_population_load();
+    END IF;
+END
+$$;
+COMMENT ON TRIGGER ck_population_load_finished ON ops.population_load IS 'At commit, refuse a population load that was begun and not finished (ops.refuse_unfinished_population_load).';
+
+REVOKE ALL ON FUNCTION ops.population_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops.begin_population_load(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops.finish_population_load(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops.refuse_unfinished_population_load() FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
 -- The audit trail is final: ledger rows once finished, rejected rows and quarantined events
 -- (the pipeline role may only add those two; see Privileges)
 -- ---------------------------------------------------------------------------
@@ -1156,6 +1343,10 @@ REVOKE INSERT, UPDATE, DELETE ON ops.partition_drop FROM hospital_ingest;
 -- Partitions: the pipeline creates them; only an operator drops them (hospital prune).
 GRANT EXECUTE ON FUNCTION ops.ensure_day_partitions(date, date) TO hospital_ingest;
 REVOKE EXECUTE ON FUNCTION ops.drop_day_partitions_before(date) FROM hospital_ingest;
+-- Bulk loads of empty population tables (load_population.py): the two functions, and only
+-- reading the record of what they dropped; what the rebuild runs comes from the catalog alone.
+GRANT EXECUTE ON FUNCTION ops.begin_population_load(regclass), ops.finish_population_load(regclass) TO hospital_ingest;
+REVOKE INSERT, UPDATE, DELETE ON ops.population_load FROM hospital_ingest;
 -- The pseudonym key: nobody but the owner (no USAGE on the schema, no grant on the table).
 REVOKE ALL ON SCHEMA private FROM PUBLIC, hospital_ingest, hospital_analyst;
 REVOKE ALL ON ALL TABLES IN SCHEMA private FROM PUBLIC, hospital_ingest, hospital_analyst;

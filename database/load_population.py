@@ -4,8 +4,21 @@
     hospital load-population
 
 Tables load in foreign-key order, each in its own transaction, as the pipeline role (DATABASE_URL).
-An empty table takes a straight COPY; a table that already has rows gets the file COPYed into a
-temporary staging table and merged with INSERT ... ON CONFLICT DO NOTHING, so re-running adds nothing.
+
+An empty population table (core.person, core.patient, core.staff, core.doctor,
+core.staff_assignment) is bulk loaded: `ops.begin_population_load` (init_db.sql; it runs with its
+owner's rights, because the pipeline role has no DDL rights) drops the table's secondary indexes,
+unique constraints other than the primary key, and foreign keys, recording their definitions; the
+file is COPYed with only the primary key and the check constraints in place; then
+`ops.finish_population_load` builds each unique index once and adds each foreign key back, which
+checks the whole table with one query instead of one lookup per row, and confirms every object came
+back exactly as recorded. All of it is one transaction: a file that breaks a constraint (a
+duplicate ID number, a patient who is no person) is an error and rolls the table back to empty
+with all its constraints, and the database refuses to commit a load that was begun and not
+finished. A table that already has rows (a load run again, or interrupted between tables) gets
+the file COPYed into a temporary staging table and merged with INSERT ... ON CONFLICT DO NOTHING,
+so re-running adds nothing. Reference tables take a straight COPY when empty, the merge otherwise,
+and so do the population tables of a warehouse whose schema predates the two functions.
 Afterwards every staff member has a 'hired' row in core.staff_history.
 """
 
@@ -15,6 +28,7 @@ import argparse
 import csv
 import logging
 import sys
+import time
 from pathlib import Path
 
 import psycopg2
@@ -59,25 +73,77 @@ def csv_columns(path: Path) -> list[str]:
         raise ValueError(f"{path}: the header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
+class LoadError(Exception):
+    """A table could not be loaded from its file; the message is one line naming both."""
+
+
 def load_table(conn, table: str, path: Path) -> int:
-    """Load one CSV into `table`; returns the rows added (0 when all were already there)."""
+    """Load one CSV into `table`; returns the rows added (0 when all were already there).
+
+    One transaction: on any error the table is as it was, constraints included. Raises LoadError
+    (one line: the table, the file and PostgreSQL's message with its detail) when the data breaks
+    a constraint or cannot be read; errors of the service itself propagate as psycopg2 errors."""
     columns = csv_columns(path)
+    try:
+        with transaction(conn) as cur:
+            if table in GENERATED_TABLES and _bulk_loads_here(cur, table):
+                return _bulk_or_merge(cur, table, path, columns)
+            return _copy_or_merge(cur, table, path, columns)
+    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+        raise LoadError(f"{table} from {path.name}: {_one_line(exc)}") from None
+
+
+def _bulk_loads_here(cur, table: str) -> bool:
+    """True if the warehouse has the bulk-load functions. One made by an init_db.sql older than
+    them (a compose volume keeps its first schema) loads row by row, with a warning."""
+    cur.execute("SELECT to_regprocedure('ops.begin_population_load(regclass)') IS NOT NULL")
+    if cur.fetchone()[0]:
+        return True
+    log.warning("%s: this warehouse has no ops.begin_population_load (apply init_db.sql again for bulk "
+                "loads); loading row by row", table)
+    return False
+
+
+def _bulk_or_merge(cur, table: str, path: Path, columns: list[str]) -> int:
+    """A population table: the bulk load when it is empty, the merge when it has rows."""
+    cur.execute("SELECT ops.begin_population_load(%s)", (table,))
+    if not cur.fetchone()[0]:
+        return _merge(cur, table, path, columns)
+    rows = copy_csv(cur, table, path, columns)
+    cur.execute("SELECT ops.finish_population_load(%s)", (table,))
+    return rows
+
+
+def _copy_or_merge(cur, table: str, path: Path, columns: list[str]) -> int:
+    """A straight COPY into an empty table (its constraints checked row by row), else the merge."""
+    cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(*table.split("."))))
+    if cur.fetchone()[0]:
+        return _merge(cur, table, path, columns)
+    return copy_csv(cur, table, path, columns)
+
+
+def _merge(cur, table: str, path: Path, columns: list[str]) -> int:
+    """The idempotent path: COPY into a staging table, add only the rows not there yet."""
     target = sql.Identifier(*table.split("."))
-    with transaction(conn) as cur:
-        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(target))
-        if not cur.fetchone()[0]:
-            return copy_csv(cur, table, path, columns)
-        cur.execute(sql.SQL("CREATE TEMP TABLE load_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP")
-                    .format(target))
-        copy_csv(cur, "load_stage", path, columns)
-        column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-        cur.execute(sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM load_stage ON CONFLICT DO NOTHING")
-                    .format(target, cols=column_list))
-        return cur.rowcount
+    cur.execute(sql.SQL("CREATE TEMP TABLE load_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP")
+                .format(target))
+    copy_csv(cur, "load_stage", path, columns)
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    cur.execute(sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM load_stage ON CONFLICT DO NOTHING")
+                .format(target, cols=column_list))
+    return cur.rowcount
 
 
-def load_population(conn, data_dir: Path) -> dict[str, int]:
-    """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table."""
+def _one_line(exc: psycopg2.Error) -> str:
+    """PostgreSQL's message and its detail (the offending key, say) on one line."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = getattr(exc.diag, "message_detail", None)
+    return f"{first} ({' '.join(detail.split())})" if detail else first
+
+
+def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = None) -> dict[str, int]:
+    """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table.
+    `seconds`, if given, receives each table's wall time (its transaction, rebuilds included)."""
     plan = [(table, reference.path(name)) for table, name in reference.WAREHOUSE_TABLES.items()]
     plan += [(table, data_dir / name) for table, name in GENERATED_TABLES.items()]
     missing = [str(p) for t, p in plan if not p.is_file() and t in ("core.person",)]
@@ -88,11 +154,18 @@ def load_population(conn, data_dir: Path) -> dict[str, int]:
         if not path.is_file():
             log.warning("skipping %s: %s not found", table, path)
             continue
+        started = time.perf_counter()
         added[table] = load_table(conn, table, path)
-        log.info("%s: %d rows added from %s", table, added[table], path.name)
+        elapsed = time.perf_counter() - started
+        log.info("%s: %d rows added from %s in %.1f s", table, added[table], path.name, elapsed)
+        if seconds is not None:
+            seconds[table] = elapsed
+    started = time.perf_counter()
     with transaction(conn) as cur:
         cur.execute(HIRED_HISTORY)
         added["core.staff_history"] = cur.rowcount
+    if seconds is not None:
+        seconds["core.staff_history"] = time.perf_counter() - started
     return added
 
 
@@ -118,7 +191,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 1
     try:
         added = load_population(conn, args.data_dir)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, LoadError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except psycopg2.Error as exc:

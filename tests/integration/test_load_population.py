@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import psycopg2
 import pytest
 
 from database import load_population
@@ -114,3 +115,126 @@ def test_people_file_that_is_not_utf8_fails_with_one_line(isolated_settings, dat
         assert counts(conn)["core.person"] == 0
     finally:
         conn.close()
+
+
+SCHEMA_OBJECTS = """
+SELECT 'index', indexname, indexdef FROM pg_indexes
+WHERE schemaname = 'core' OR (schemaname, tablename) = ('stream', 'transfer')
+UNION ALL
+SELECT 'constraint', conrelid::regclass || '.' || conname, pg_get_constraintdef(oid) || ' valid=' || convalidated
+FROM pg_constraint WHERE connamespace IN ('core'::regnamespace, 'stream'::regnamespace)
+ORDER BY 1, 2
+"""
+
+
+def schema_objects(conn) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(SCHEMA_OBJECTS)
+        return cur.fetchall()
+
+
+def test_a_bulk_load_leaves_every_index_and_constraint_as_init_db_declares(isolated_settings, data_dir,
+                                                                           monkeypatch):
+    conn = connect(isolated_settings.database_admin_url)
+    try:
+        declared = schema_objects(conn)
+        monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+        assert load_population.main(["--data-dir", str(data_dir)]) == 0
+        assert schema_objects(conn) == declared
+        names = {name for _, name, _ in declared}
+        assert {"uq_person_sa_id_number", "ix_staff_assignment_ward_shift", "core.patient.fk_patient_person",
+                "core.person.uq_person_sa_id_number", "core.staff_assignment.fk_staff_assignment_covers_for"} <= names
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM ops.population_load")
+            assert cur.fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def _broken_copy(data_dir, tmp_path, name: str, line: int, old: bytes, new: bytes):
+    """data_dir's CSVs in tmp_path, with `old` replaced by `new` on data line `line` of `name`."""
+    for path in data_dir.glob("*.csv"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    target = tmp_path / name
+    lines = target.read_bytes().splitlines(keepends=True)
+    assert old in lines[line]
+    lines[line] = lines[line].replace(old, new, 1)
+    target.write_bytes(b"".join(lines))
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", ["duplicate_sa_id", "patient_who_is_no_person", "shift_of_unknown_staff"])
+def test_a_file_that_breaks_a_rebuilt_constraint_fails_in_one_line_and_leaves_the_table_empty_and_whole(
+        isolated_settings, data_dir, tmp_path, monkeypatch, capsys, case):
+    people = (data_dir / "people.csv").read_bytes().splitlines()
+    first_id = people[1].split(b",")[1]
+    second_id = people[2].split(b",")[1]
+    broken = {
+        "duplicate_sa_id": ("people.csv", 2, second_id, first_id, "core.person", "uq_person_sa_id_number"),
+        "patient_who_is_no_person": ("hospital_patients.csv", 5, None, b"99999999", "core.patient",
+                                     "fk_patient_person"),
+        "shift_of_unknown_staff": ("assigned_staff.csv", 7, None, b"88888888", "core.staff_assignment",
+                                   "fk_staff_assignment_staff"),
+    }[case]
+    name, line, old, new, table, constraint = broken
+    if old is None:  # the id column: person_id of a patient (third), staff_id of a shift (second)
+        row = (data_dir / name).read_bytes().splitlines()[line].split(b",")
+        old = row[2] if name == "hospital_patients.csv" else row[1]
+        new = b"," + new + b","
+        old = b"," + old + b","
+    folder = _broken_copy(data_dir, tmp_path, name, line, old, new)
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+    admin = connect(isolated_settings.database_admin_url)
+    try:
+        declared = schema_objects(admin)
+        assert load_population.main(["--data-dir", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and table in err and constraint in err and name in err, err
+        assert counts(admin)[table] == 0
+        assert schema_objects(admin) == declared
+    finally:
+        admin.close()
+
+
+def test_a_begun_bulk_load_cannot_commit_unfinished_and_only_population_tables_take_one(isolated_settings):
+    conn = connect(isolated_settings.database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT ops.begin_population_load('core.staff')")
+            assert cur.fetchone()[0] is True
+            with pytest.raises(psycopg2.errors.IntegrityConstraintViolation, match="not finished"):
+                conn.commit()
+        conn.rollback()
+        for table in ("ops.file_ledger", "stream.transfer", "reference.ward"):
+            with conn.cursor() as cur, pytest.raises(psycopg2.errors.InvalidParameterValue):
+                cur.execute("SELECT ops.begin_population_load(%s)", (table,))
+            conn.rollback()
+        with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("INSERT INTO ops.population_load (table_name, object_name, object_kind, definition, "
+                        "rebuild_order) VALUES ('core.staff', 'x', 'index', 'DROP TABLE core.staff', 1)")
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO core.person (person_id, first_name, last_name, sex, date_of_birth, citizenship, "
+                        "passport_number, phone_number, street_address, suburb, city, province, postal_code) "
+                        "VALUES (1, 'A', 'B', 'F', '1990-01-01', 'foreign_national', 'P1', '+27821234567', "
+                        "'1 Street', 'Soweto', 'Johannesburg', 'Gauteng', '1804')")
+            cur.execute("SELECT ops.begin_population_load('core.person')")
+            assert cur.fetchone()[0] is False  # rows: nothing dropped, the caller merges
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_warehouse_older_than_the_bulk_load_functions_still_loads_row_by_row(isolated_settings, data_dir,
+                                                                               monkeypatch, caplog):
+    admin = connect(isolated_settings.database_admin_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("DROP FUNCTION ops.begin_population_load(regclass), ops.finish_population_load(regclass)")
+        admin.commit()
+        monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+        assert load_population.main(["--data-dir", str(data_dir)]) == 0
+        assert counts(admin)["core.person"] == rows_in(data_dir / "people.csv")
+        assert "apply init_db.sql again" in caplog.text
+    finally:
+        admin.close()

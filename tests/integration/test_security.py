@@ -227,8 +227,10 @@ def test_the_key_is_out_of_every_role_s_reach_and_pseudonyms_are_stable_and_uniq
             conn.close()
         if url == isolated_settings.analyst_database_url:
             assert callable_definers == set()
-        else:  # the pipeline role: creating partitions only
-            assert callable_definers == {"ops.ensure_day_partitions(date,date)"}
+        else:  # the pipeline role: creating partitions, bulk loading an empty population table
+            assert callable_definers == {"ops.ensure_day_partitions(date,date)",
+                                         "ops.begin_population_load(regclass)",
+                                         "ops.finish_population_load(regclass)"}
 
     query = "SELECT person_id, identity_pseudonym FROM analytics.person ORDER BY person_id"
     first = analyst_query(isolated_settings.analyst_database_url, query)
