@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "follow-window": ("hospital.follow_window", "docker compose: retirements, last pass, drain and status around the parts' services"),
     "chaos": ("hospital.chaos", "the window under kill -9s, service restarts and bad inputs; ends with a verdict (make chaos)"),
     "status": ("hospital.status", "describe the warehouse and the run (--json for scripts)"),
+    "validate": ("hospital.validate", "run the realism rules (query, band, source) over a finished run; exit 1 if one fails"),
     "prune": ("hospital.prune", "operator: drop clinical day partitions before a day, recorded in ops.partition_drop"),
     "report": ("hospital.report", "write an HTML page with PNG charts of the run (DATA_DIR/report/index.html)"),
     "data-dictionary": ("database.data_dictionary", "write docs/data_dictionary.md from the schema's comments"),
