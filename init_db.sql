@@ -280,18 +280,34 @@ CREATE TABLE IF NOT EXISTS core.doctor (
     staff_id        bigint      NOT NULL,
     hpcsa_number    text        NOT NULL,
     grade           text        NOT NULL,
-    speciality_code text        NOT NULL,
+    speciality_code text        NULL,
     subspeciality   text        NULL,
     CONSTRAINT pk_doctor PRIMARY KEY (staff_id),
     CONSTRAINT uq_doctor_hpcsa_number UNIQUE (hpcsa_number),
     CONSTRAINT fk_doctor_staff FOREIGN KEY (staff_id) REFERENCES core.staff (staff_id),
     CONSTRAINT fk_doctor_speciality FOREIGN KEY (speciality_code) REFERENCES reference.speciality (speciality_code),
     CONSTRAINT ck_doctor_grade CHECK (grade IN
-        ('intern', 'community_service', 'medical_officer', 'registrar', 'specialist', 'principal_specialist', 'chief_specialist'))
+        ('intern', 'community_service', 'medical_officer', 'registrar', 'specialist', 'principal_specialist', 'chief_specialist')),
+    CONSTRAINT ck_doctor_speciality_grade CHECK (
+        (speciality_code IS NULL) = (grade IN ('intern', 'community_service'))
+        AND (subspeciality IS NULL OR grade IN ('specialist', 'principal_specialist', 'chief_specialist')))
 );
+-- A doctor table made when every grade carried a speciality: the column may be NULL now, and the
+-- check holds for rows loaded from now on (NOT VALID: interns already there keep theirs).
+ALTER TABLE core.doctor ALTER COLUMN speciality_code DROP NOT NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'ck_doctor_speciality_grade') THEN
+        ALTER TABLE core.doctor ADD CONSTRAINT ck_doctor_speciality_grade CHECK (
+            (speciality_code IS NULL) = (grade IN ('intern', 'community_service'))
+            AND (subspeciality IS NULL OR grade IN ('specialist', 'principal_specialist', 'chief_specialist')))
+            NOT VALID;
+    END IF;
+END
+$$;
 COMMENT ON TABLE core.doctor IS 'Doctors (doctors.csv): the staff rows of category doctor, with their HPCSA registration.';
 COMMENT ON COLUMN core.doctor.hpcsa_number IS 'HPCSA registration number, MP followed by seven digits.';
-COMMENT ON COLUMN core.doctor.speciality_code IS 'The speciality the doctor works in (for interns and medical officers: the department''s).';
+COMMENT ON COLUMN core.doctor.speciality_code IS 'The speciality the doctor works or trains in (for medical officers: the department''s); NULL exactly for interns and community-service medical officers, who have none (ck_doctor_speciality_grade).';
 COMMENT ON COLUMN core.doctor.staff_id IS 'The doctor''s core.staff row.';
 COMMENT ON COLUMN core.doctor.grade IS 'intern, community_service, medical_officer, registrar, specialist, principal_specialist or chief_specialist.';
 COMMENT ON COLUMN core.doctor.subspeciality IS 'Subspeciality of some specialists, for example Neonatology; NULL otherwise.';
@@ -1284,7 +1300,7 @@ COMMENT ON COLUMN analytics.staff_shift.staff_category IS 'doctor or nurse (the 
 COMMENT ON COLUMN analytics.staff_shift.job_title IS 'Post title, for example Registrar or Professional Nurse.';
 COMMENT ON COLUMN analytics.staff_shift.sanc_category IS 'South African Nursing Council category for nurses; NULL for doctors.';
 COMMENT ON COLUMN analytics.staff_shift.grade IS 'Doctor''s grade, intern ... chief_specialist; NULL for nurses.';
-COMMENT ON COLUMN analytics.staff_shift.speciality_code IS 'Doctor''s HPCSA speciality (reference.speciality); NULL for nurses.';
+COMMENT ON COLUMN analytics.staff_shift.speciality_code IS 'Doctor''s HPCSA speciality (reference.speciality); NULL for nurses, interns and community-service doctors.';
 COMMENT ON COLUMN analytics.staff_shift.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
 COMMENT ON COLUMN analytics.staff_shift.shift_start IS 'Start of the shift (inclusive).';
 COMMENT ON COLUMN analytics.staff_shift.shift_end IS 'End of the shift (exclusive), 12 hours after shift_start.';

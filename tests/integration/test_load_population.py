@@ -71,6 +71,13 @@ def test_loads_everything_once_even_when_run_twice(isolated_settings, data_dir, 
         assert first["reference.facility"] >= 11
         passports = passports_in_file(data_dir / "people.csv")
         assert passports and passports_stored(conn) == passports
+        with (data_dir / "doctors.csv").open(newline="") as handle:
+            without = {int(d["staff_id"]) for d in csv.DictReader(handle) if not d["speciality_code"]}
+        with conn.cursor() as cur:
+            cur.execute("SELECT staff_id FROM core.doctor WHERE speciality_code IS NULL")
+            assert without and {r[0] for r in cur.fetchall()} == without
+            cur.execute("SELECT DISTINCT grade FROM core.doctor WHERE speciality_code IS NULL")
+            assert {r[0] for r in cur.fetchall()} == {"intern", "community_service"}
         assert load_population.main(["--data-dir", str(data_dir)]) == 0
         assert counts(conn) == first
         with conn.cursor() as cur:
@@ -177,6 +184,17 @@ def _broken_copy(data_dir, tmp_path, name: str, line: int, old: bytes, new: byte
     lines[line] = lines[line].replace(old, new, 1)
     target.write_bytes(b"".join(lines))
     return tmp_path
+
+
+def test_an_intern_with_a_speciality_fails_in_one_line_naming_the_check(isolated_settings, data_dir, tmp_path,
+                                                                       monkeypatch, capsys):
+    lines = (data_dir / "doctors.csv").read_bytes().splitlines()
+    line = next(i for i, row in enumerate(lines[1:], 1) if row.split(b",")[2] == b"intern")
+    folder = _broken_copy(data_dir, tmp_path, "doctors.csv", line, b",intern,,", b",intern,MED,")
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+    assert load_population.main(["--data-dir", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ck_doctor_speciality_grade" in err, err
 
 
 @pytest.mark.parametrize("case", ["duplicate_sa_id", "patient_who_is_no_person", "shift_of_unknown_staff"])
