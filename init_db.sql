@@ -158,6 +158,7 @@ CREATE TABLE IF NOT EXISTS core.person (
     date_of_birth   date        NOT NULL,
     citizenship     text        NOT NULL,
     passport_number text        NULL,
+    passport_country char(3)    NULL,
     phone_number    text        NOT NULL,
     email           text        NULL,
     street_address  text        NOT NULL,
@@ -173,21 +174,37 @@ CREATE TABLE IF NOT EXISTS core.person (
     CONSTRAINT ck_person_identity CHECK (
         (citizenship IN ('citizen', 'permanent_resident') AND sa_id_number ~ '^[0-9]{13}$')
         OR (citizenship = 'foreign_national' AND sa_id_number IS NULL AND passport_number IS NOT NULL)),
+    CONSTRAINT ck_person_passport_country CHECK (
+        (passport_country IS NULL) = (passport_number IS NULL)
+        AND (passport_country IS NULL OR passport_country ~ '^[A-Z]{3}$')),
     CONSTRAINT ck_person_phone_e164 CHECK (phone_number ~ '^\+27[0-9]{9}$'),
     CONSTRAINT ck_person_postal_code CHECK (postal_code ~ '^[0-9]{4}$')
 );
+-- A person table made before passports carried their country gets the column, and the check for
+-- the rows loaded from now on (NOT VALID: rows already there keep a passport without a country).
+ALTER TABLE core.person ADD COLUMN IF NOT EXISTS passport_country char(3) NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'ck_person_passport_country') THEN
+        ALTER TABLE core.person ADD CONSTRAINT ck_person_passport_country CHECK (
+            (passport_country IS NULL) = (passport_number IS NULL)
+            AND (passport_country IS NULL OR passport_country ~ '^[A-Z]{3}$')) NOT VALID;
+    END IF;
+END
+$$;
 COMMENT ON TABLE core.person IS 'Synthetic Gauteng residents (people.csv). Personal information: analysts see it only through analytics.person.';
 COMMENT ON COLUMN core.person.sa_id_number IS 'YYMMDD SSSS C A Z: birth date, sequence (0000-4999 F, 5000-9999 M), citizenship (0 citizen, 1 permanent resident), 8, Luhn check digit. NULL for foreign nationals.';
 COMMENT ON COLUMN core.person.passport_number IS 'Passport or permit number; set for foreign nationals, who have no SA ID.';
-COMMENT ON COLUMN core.person.phone_number IS 'E.164, +27 and nine digits (mobile or 011/010 landline).';
-COMMENT ON COLUMN core.person.medical_aid IS 'Medical scheme name, or NULL for the uninsured majority.';
+COMMENT ON COLUMN core.person.passport_country IS 'Issuing country of the passport, ISO 3166-1 alpha-3 (for example ZWE); set exactly when passport_number is (ck_person_passport_country). Drawn by the country of birth of Gauteng''s foreign-born (Census 2022; core/reference/passport_countries.csv).';
+COMMENT ON COLUMN core.person.phone_number IS 'E.164, +27 and nine digits (mobile or 011/010 landline). Children under 12 carry their guardian''s number (usually a woman 18-45 years older, at the same address); everyone else has a number of their own.';
+COMMENT ON COLUMN core.person.medical_aid IS 'Medical scheme name, or NULL for the uninsured majority; cover follows the suburb (core/reference/suburbs.csv medical_aid_share), children share their guardian''s scheme.';
 COMMENT ON COLUMN core.person.person_id IS 'Synthetic person number from people.csv.';
 COMMENT ON COLUMN core.person.first_name IS 'Given name, drawn by sex and name tradition (Nguni, Sotho, Afrikaans, ...).';
 COMMENT ON COLUMN core.person.last_name IS 'Surname, from the same name tradition as the first name.';
 COMMENT ON COLUMN core.person.sex IS 'F or M (for SA ID holders also in the ID''s sequence digits).';
 COMMENT ON COLUMN core.person.date_of_birth IS 'Date of birth (for SA ID holders also the ID''s first six digits, YYMMDD).';
 COMMENT ON COLUMN core.person.citizenship IS 'citizen, permanent_resident or foreign_national.';
-COMMENT ON COLUMN core.person.email IS 'E-mail address (first.last, optional two digits, @ a common provider); NULL for about 40% of people 16 and older and all under 16.';
+COMMENT ON COLUMN core.person.email IS 'E-mail address (first.last and a number, @ a common provider), unique; NULL for about 40% of people 16 and older and all under 16.';
 COMMENT ON COLUMN core.person.street_address IS 'House number and street name, for example 1234 Vilakazi Street.';
 COMMENT ON COLUMN core.person.suburb IS 'Suburb or township, for example Orlando East; Soweto suburbs are the hospital''s catchment.';
 COMMENT ON COLUMN core.person.city IS 'City or metropolitan municipality of the suburb.';
@@ -263,18 +280,34 @@ CREATE TABLE IF NOT EXISTS core.doctor (
     staff_id        bigint      NOT NULL,
     hpcsa_number    text        NOT NULL,
     grade           text        NOT NULL,
-    speciality_code text        NOT NULL,
+    speciality_code text        NULL,
     subspeciality   text        NULL,
     CONSTRAINT pk_doctor PRIMARY KEY (staff_id),
     CONSTRAINT uq_doctor_hpcsa_number UNIQUE (hpcsa_number),
     CONSTRAINT fk_doctor_staff FOREIGN KEY (staff_id) REFERENCES core.staff (staff_id),
     CONSTRAINT fk_doctor_speciality FOREIGN KEY (speciality_code) REFERENCES reference.speciality (speciality_code),
     CONSTRAINT ck_doctor_grade CHECK (grade IN
-        ('intern', 'community_service', 'medical_officer', 'registrar', 'specialist', 'principal_specialist', 'chief_specialist'))
+        ('intern', 'community_service', 'medical_officer', 'registrar', 'specialist', 'principal_specialist', 'chief_specialist')),
+    CONSTRAINT ck_doctor_speciality_grade CHECK (
+        (speciality_code IS NULL) = (grade IN ('intern', 'community_service'))
+        AND (subspeciality IS NULL OR grade IN ('specialist', 'principal_specialist', 'chief_specialist')))
 );
+-- A doctor table made when every grade carried a speciality: the column may be NULL now, and the
+-- check holds for rows loaded from now on (NOT VALID: interns already there keep theirs).
+ALTER TABLE core.doctor ALTER COLUMN speciality_code DROP NOT NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'ck_doctor_speciality_grade') THEN
+        ALTER TABLE core.doctor ADD CONSTRAINT ck_doctor_speciality_grade CHECK (
+            (speciality_code IS NULL) = (grade IN ('intern', 'community_service'))
+            AND (subspeciality IS NULL OR grade IN ('specialist', 'principal_specialist', 'chief_specialist')))
+            NOT VALID;
+    END IF;
+END
+$$;
 COMMENT ON TABLE core.doctor IS 'Doctors (doctors.csv): the staff rows of category doctor, with their HPCSA registration.';
 COMMENT ON COLUMN core.doctor.hpcsa_number IS 'HPCSA registration number, MP followed by seven digits.';
-COMMENT ON COLUMN core.doctor.speciality_code IS 'The speciality the doctor works in (for interns and medical officers: the department''s).';
+COMMENT ON COLUMN core.doctor.speciality_code IS 'The speciality the doctor works or trains in (for medical officers: the department''s); NULL exactly for interns and community-service medical officers, who have none (ck_doctor_speciality_grade).';
 COMMENT ON COLUMN core.doctor.staff_id IS 'The doctor''s core.staff row.';
 COMMENT ON COLUMN core.doctor.grade IS 'intern, community_service, medical_officer, registrar, specialist, principal_specialist or chief_specialist.';
 COMMENT ON COLUMN core.doctor.subspeciality IS 'Subspeciality of some specialists, for example Neonatology; NULL otherwise.';
@@ -1267,7 +1300,7 @@ COMMENT ON COLUMN analytics.staff_shift.staff_category IS 'doctor or nurse (the 
 COMMENT ON COLUMN analytics.staff_shift.job_title IS 'Post title, for example Registrar or Professional Nurse.';
 COMMENT ON COLUMN analytics.staff_shift.sanc_category IS 'South African Nursing Council category for nurses; NULL for doctors.';
 COMMENT ON COLUMN analytics.staff_shift.grade IS 'Doctor''s grade, intern ... chief_specialist; NULL for nurses.';
-COMMENT ON COLUMN analytics.staff_shift.speciality_code IS 'Doctor''s HPCSA speciality (reference.speciality); NULL for nurses.';
+COMMENT ON COLUMN analytics.staff_shift.speciality_code IS 'Doctor''s HPCSA speciality (reference.speciality); NULL for nurses, interns and community-service doctors.';
 COMMENT ON COLUMN analytics.staff_shift.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
 COMMENT ON COLUMN analytics.staff_shift.shift_start IS 'Start of the shift (inclusive).';
 COMMENT ON COLUMN analytics.staff_shift.shift_end IS 'End of the shift (exclusive), 12 hours after shift_start.';

@@ -147,15 +147,22 @@ class SouthAfricaProvider(BaseProvider):
         """The street-delivery postal code of a drawn suburb."""
         return self.sa_suburb()["postal_code"]
 
-    def sa_street_address(self) -> str:
-        """A house number and a street, e.g. '1432 Vilakazi Street'."""
-        street = self.generator.random.choice(tuple(reference.table("streets.csv").street_name))
+    def sa_street_address(self, suburb: str | None = None) -> str:
+        """A house number and a street, e.g. '1432 Vilakazi Street': a street of `suburb` when given
+        (streets.csv), else of any suburb."""
+        streets = reference.table("streets.csv")
+        if suburb is not None:
+            streets = streets[streets.suburb == suburb]
+            if streets.empty:
+                raise ValueError(f"no streets for suburb {suburb!r} in streets.csv")
+        street = self.generator.random.choice(tuple(streets.street_name))
         return f"{self.generator.random.randint(1, 4999)} {street}"
 
     def sa_address(self) -> str:
-        """One line: street address, suburb, city, postal code."""
+        """One line: street address, suburb, city, postal code (the street is one of the suburb's)."""
         place = self.sa_suburb()
-        return f"{self.sa_street_address()}, {place['suburb']}, {place['city']}, {place['postal_code']}"
+        street = self.sa_street_address(place["suburb"])
+        return f"{street}, {place['suburb']}, {place['city']}, {place['postal_code']}"
 
     def sa_medical_scheme(self) -> str:
         """A registered South African medical scheme, weighted by its approximate membership."""

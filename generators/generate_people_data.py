@@ -77,7 +77,7 @@ def write_people(rows: int, seed: int, out: Path, sim_start, workers: int = 1,
 
 def write_patients(summary: ChunkSummary, count: int, seed: int, out: Path, sim_start) -> tuple[int, str]:
     data, admitted = generate_patients(seed, summary.person_id, summary.birth_day, summary.male,
-                                       summary.soweto, count, sim_start.astimezone(SAST))
+                                       summary.soweto, summary.insured, count, sim_start.astimezone(SAST))
     with HashingWriter(out) as writer:
         writer.write(header_line(PATIENT_COLUMNS))
         writer.write(data, count)

@@ -1,6 +1,7 @@
-"""Generate staff.csv and doctors.csv from people.csv: nurses by SANC category, doctors with an HPCSA
-speciality and grade, allied health, administration and support; retirements at 65 within the roster
-horizon, each with a replacement in the same post.
+"""Generate staff.csv and doctors.csv from people.csv: nurses by SANC category, doctors with a grade
+and (all but interns and community-service officers) an HPCSA speciality, allied health,
+administration and support, each category with its own mix of women and men; retirements at 65
+within the roster horizon, each with a replacement in the same post.
 
     python generators/generate_staff_doctors.py --people data/people.csv --out-dir data
     hospital generate-staff
@@ -40,8 +41,8 @@ def read_people(path: Path) -> pd.DataFrame:
         raise InputError(f"{path} lacks the column(s) {', '.join(missing)} (is it a people.csv?)")
     try:
         # Dates parsed in C and citizenship as a category keep 5 M rows within a few hundred MB.
-        people = pd.read_csv(path, usecols=["person_id", "date_of_birth", "citizenship"],
-                             dtype={"person_id": "int64", "citizenship": "category"},
+        people = pd.read_csv(path, usecols=["person_id", "sex", "date_of_birth", "citizenship"],
+                             dtype={"person_id": "int64", "sex": "category", "citizenship": "category"},
                              parse_dates=["date_of_birth"], date_format="%Y-%m-%d")
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path} has malformed rows ({str(exc).splitlines()[0]})") from None
@@ -63,7 +64,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     defaults = settings_module.load()
     parser = argparse.ArgumentParser(
         prog=prog, description="Generate staff.csv and doctors.csv from people.csv (every staff member is a "
-        "person of working age; doctors carry an HPCSA speciality and grade; retirements at 65 within the "
+        "person of working age; doctors carry a grade and, beyond interns and community service, an HPCSA "
+        "speciality; retirements at 65 within the "
         "roster horizon get a replacement). Same --seed, same bytes.")
     parser.add_argument("--people", type=Path, default=defaults.data_dir / "people.csv",
                         help="people.csv to draw staff from (default DATA_DIR/people.csv)")

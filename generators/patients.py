@@ -25,6 +25,12 @@ BLOOD_GROUPS = (b"O+", b"A+", b"B+", b"AB+", b"O-", b"A-", b"B-", b"AB-")
 BLOOD_WEIGHTS = np.array([39.0, 32.0, 12.0, 3.0, 6.0, 6.0, 1.5, 0.5])
 OCCUPANCY = (0.80, 0.90)
 EARLIEST_REGISTRATION = np.datetime64("2000-01-01", "D").astype(np.int64)
+# How likely a medical-scheme member is to be a registered patient, relative to an uninsured person
+# of the same age, sex and area. Estimate: GHS 2018 finds about 84% of South Africans without scheme
+# cover and relying on public health care, and members use private hospitals except mostly for
+# trauma and emergencies; a quarter puts the hospital's insured share at about 3-8% (INSURED_PATIENT_BAND).
+INSURED_PATIENT_WEIGHT = 0.25
+INSURED_PATIENT_BAND = (0.02, 0.09)
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,11 @@ def _age_years(birth_day: np.ndarray, at_day: int) -> np.ndarray:
 
 
 def select_patients(rng: np.random.Generator, birth_day: np.ndarray, male: np.ndarray, soweto: np.ndarray,
-                    count: int, ref_day: int) -> np.ndarray:
-    """Indices of `count` distinct people, favouring the catchment (Soweto), infants, the old and
-    women of child-bearing age (weighted sampling without replacement, exponential keys)."""
+                    insured: np.ndarray, count: int, ref_day: int) -> np.ndarray:
+    """Indices of `count` distinct people, favouring the catchment (Soweto), the uninsured, infants,
+    the old and women of child-bearing age (weighted sampling without replacement, exponential keys)."""
     age = _age_years(birth_day, ref_day)
-    weight = np.where(soweto, 3.0, 1.0)
+    weight = np.where(soweto, 3.0, 1.0) * np.where(insured, INSURED_PATIENT_WEIGHT, 1.0)
     # Babies born here are registered at birth, so infants are over-represented.
     weight *= np.where(age < 1, 8.0, np.where(age < 13, 1.3, np.where(age >= 60, 2.0, 1.0)))
     weight *= np.where(~male & (age >= 15) & (age < 50), 1.6, 1.0)
@@ -107,11 +113,12 @@ def ward_census(rng: np.random.Generator, age: np.ndarray, male: np.ndarray,
 
 
 def generate_patients(seed: int, person_id: np.ndarray, birth_day: np.ndarray, male: np.ndarray,
-                      soweto: np.ndarray, count: int, sim_start: datetime) -> tuple[bytes, int]:
+                      soweto: np.ndarray, insured: np.ndarray, count: int,
+                      sim_start: datetime) -> tuple[bytes, int]:
     """hospital_patients.csv data lines (no header) for `count` patients, and the number admitted."""
     rng = np.random.default_rng([seed, 2])
     start_day = int(np.datetime64(sim_start.date(), "D").astype(np.int64))
-    chosen = select_patients(rng, birth_day, male, soweto, count, start_day)
+    chosen = select_patients(rng, birth_day, male, soweto, insured, count, start_day)
     birth = birth_day[chosen].astype(np.int64)
     is_male = male[chosen]
     age = _age_years(birth, start_day)

@@ -13,12 +13,12 @@ import numpy as np
 
 from core import reference
 from core.csv_writer import check_plain, encode_arrays, int_bytes, iso_dates, masked, zero_padded
-from core.phone import make_phone_numbers
+from core.phone import SUBSCRIBER_SPAN, make_unique_phone_numbers
 from core.sa_id import make_sa_ids, unique_sequences, yymmdd_of
 
 PEOPLE_COLUMNS = (
     "person_id", "sa_id_number", "first_name", "last_name", "sex", "date_of_birth", "citizenship",
-    "passport_number", "phone_number", "email", "street_address", "suburb", "city", "province",
+    "passport_number", "passport_country", "phone_number", "email", "street_address", "suburb", "city", "province",
     "postal_code", "medical_aid",
 )
 CHUNK_ROWS = 250_000
@@ -28,9 +28,28 @@ MAX_ROWS = 50_000_000  # beyond this the SA ID sequence space per birth date run
 # under-15 ~24%, 60+ ~8.5%).
 AGE_BAND_WEIGHTS = np.array([8.3, 8.0, 7.7, 7.5, 8.3, 10.0, 10.6, 9.6, 7.6, 5.8, 4.5, 3.6,
                              3.0, 2.2, 1.5, 0.9, 0.5, 0.25, 0.1, 0.05])
-# Name groups of Johannesburg residents (home languages, Census 2011, folded into name traditions).
-NAME_GROUP_WEIGHTS = {"nguni": 0.37, "sotho": 0.27, "tsonga_venda": 0.07, "afrikaans": 0.08,
-                      "english": 0.14, "indian": 0.04, "foreign": 0.03}
+# Name groups (first_names.csv / surnames.csv). South Africans draw theirs by their suburb's mix
+# (suburbs.csv names_* columns, from Census 2011 population group and home language); "foreign"
+# is the group of the region's other countries, carried by most foreign nationals.
+NAME_GROUPS = ("nguni", "sotho", "tsonga_venda", "afrikaans", "english", "indian", "foreign")
+FOREIGN_GROUP = NAME_GROUPS.index("foreign")
+FOREIGN_NAME_SHARE = 0.85  # foreign nationals with a name from the foreign group; the rest take the suburb's mix
+# A foreign national's chance of medical-scheme cover, relative to a South African in the same suburb
+# (estimate: GHS does not publish it by citizenship; few undocumented migrants have formal jobs).
+FOREIGN_AID_FACTOR = 0.3
+# Children under this age have no phone of their own: their phone_number is their guardian's
+# (estimate: few primary-school children own a phone).
+CHILD_PHONE_AGE = 12
+# The guardian is a woman of the same chunk this many years older than the child (inclusive..exclusive):
+# South African children live with their mothers far more than with their fathers (GHS 2018:
+# about 4 in 10 children live with their mother only, 1 in 3 with both parents).
+GUARDIAN_AGE_GAP = (18, 46)
+ADULT_AGE = 18
+# E-mail local parts end in a number that is a bijection of person_id (an affine map modulo 10^8,
+# 10^8 > MAX_ROWS), so no two people share an address, whatever their names.
+EMAIL_NUMBER_MODULUS = 100_000_000
+EMAIL_NUMBER_FACTOR = 48_271  # coprime with 10^8
+EMAIL_NUMBER_OFFSET = 9_157_331
 CITIZENSHIPS = (b"citizen", b"permanent_resident", b"foreign_national")
 EMAIL_DOMAINS = (b"gmail.com", b"gmail.com", b"gmail.com", b"yahoo.com", b"outlook.com", b"icloud.com",
                  b"webmail.co.za", b"mweb.co.za", b"vodamail.co.za", b"telkomsa.net", b"hotmail.com")
@@ -77,8 +96,7 @@ class PeopleModel:
     def __init__(self) -> None:
         first = reference.table("first_names.csv")
         last = reference.table("surnames.csv")
-        self.groups = list(NAME_GROUP_WEIGHTS)
-        self.group_draw = Weighted.of(self.groups, list(NAME_GROUP_WEIGHTS.values()), "name groups")
+        self.groups = list(NAME_GROUPS)
         self.first: dict[tuple[int, int], Weighted] = {}
         self.first_email: dict[tuple[int, int], np.ndarray] = {}
         self.last: dict[int, Weighted] = {}
@@ -97,12 +115,53 @@ class PeopleModel:
         self.province = np.array([p.encode() for p in suburbs.province])
         self.postal_code = np.array([p.encode() for p in suburbs.postal_code], dtype="S4")
         check_plain(list(self.city) + list(self.province), "suburbs")
-        streets = reference.table("streets.csv").street_name.tolist()
-        self.street = Weighted.of(streets, np.ones(len(streets)), "streets")
+        self.aid_share = suburbs.medical_aid_share.astype(float).to_numpy()
+        self.group_cumulative = _suburb_group_cumulative(suburbs)
+        self._streets_by_suburb(suburbs.suburb.tolist(), reference.table("streets.csv"))
+        countries = reference.table("passport_countries.csv")
+        self.country = Weighted.of(countries.country_code.tolist(), countries.share_percent.astype(float),
+                                   "passport countries")
         schemes = reference.table("medical_schemes.csv")
         self.scheme = Weighted.of(schemes.scheme_name.tolist(), schemes.weight, "medical schemes")
         self.domains = np.array(EMAIL_DOMAINS)
         self.age_bands = AGE_BAND_WEIGHTS / AGE_BAND_WEIGHTS.sum()
+
+    def _streets_by_suburb(self, suburbs: list[str], streets) -> None:
+        """Streets as one array grouped by suburb (in suburbs.csv order), with each suburb's first
+        index and count; a suburb takes every streets.csv row that names it."""
+        unknown = set(streets.suburb) - set(suburbs)
+        if unknown:
+            raise ValueError(f"streets.csv names suburbs not in suburbs.csv: {sorted(unknown)[:3]}")
+        by_suburb = streets.groupby("suburb", sort=False).street_name.agg(list).to_dict()
+        lists = [by_suburb.get(name, []) for name in suburbs]
+        self.street_count = np.array([len(names) for names in lists], dtype=np.int64)
+        if (self.street_count == 0).any():
+            raise ValueError(f"suburbs without streets in streets.csv: {suburbs[int(np.argmin(self.street_count))]}")
+        self.street_first = np.concatenate([[0], np.cumsum(self.street_count)[:-1]])
+        flat = [name for names in lists for name in names]
+        self.street = Weighted.of(flat, np.ones(len(flat)), "streets")
+
+    def draw_street(self, rng: np.random.Generator, suburb_index: np.ndarray) -> np.ndarray:
+        """A street of each person's suburb, uniformly among the suburb's streets."""
+        pick = (rng.random(len(suburb_index)) * self.street_count[suburb_index]).astype(np.int64)
+        return self.street.values[self.street_first[suburb_index] + pick]
+
+    def draw_group(self, rng: np.random.Generator, suburb_index: np.ndarray) -> np.ndarray:
+        """A South African name group (index into NAME_GROUPS) by each person's suburb mix."""
+        u = rng.random(len(suburb_index))
+        return (u[:, None] >= self.group_cumulative[suburb_index]).sum(axis=1)
+
+
+def _suburb_group_cumulative(suburbs) -> np.ndarray:
+    """Per suburb, the cumulative shares of the South African name groups (all but "foreign"),
+    as a (suburbs, groups - 1) array whose last column is 1."""
+    columns = [f"names_{g}" for g in NAME_GROUPS if g != "foreign"]
+    weights = suburbs[columns].astype(float).to_numpy()
+    if (weights < 0).any() or (weights.sum(axis=1) <= 0).any():
+        raise ValueError("suburbs.csv: every suburb needs non-negative name-group weights with a positive sum")
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    cumulative[:, -1] = 1.0
+    return cumulative
 
 
 @dataclass
@@ -113,6 +172,7 @@ class ChunkSummary:
     male: np.ndarray           # bool
     citizenship: np.ndarray    # uint8 index into CITIZENSHIPS
     soweto: np.ndarray         # bool: lives in a Soweto postal code (18xx), the hospital's catchment
+    insured: np.ndarray        # bool: belongs to a medical scheme
 
 
 @dataclass
@@ -126,8 +186,9 @@ class PeopleChunk:
     birth_day: np.ndarray      # int32, days since 1970-01-01
     citizenship: np.ndarray    # uint8 index into CITIZENSHIPS
     passport: np.ndarray       # empty unless foreign
+    passport_country: np.ndarray  # ISO 3166-1 alpha-3 of the passport, empty exactly when passport is
     phone: np.ndarray
-    email: list[np.ndarray]    # the parts of first.last + 2 digits @ domain, each empty without e-mail
+    email: list[np.ndarray]    # the parts of first.last + number @ domain, each empty without e-mail
     house: np.ndarray
     street: np.ndarray
     suburb_index: np.ndarray   # int index into the model's suburbs
@@ -147,9 +208,14 @@ def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: in
 
 def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, first_person_id: int,
                n: int, reference_day: date, slots: np.ndarray) -> PeopleChunk:
-    """Draw `n` people from the chunk's own random stream (seed, chunk index)."""
+    """Draw `n` people from the chunk's own random stream (seed, chunk index).
+
+    Names, streets and medical-scheme cover follow the person's suburb (suburbs.csv profiles);
+    children under CHILD_PHONE_AGE live with a guardian (see `guardians`) and take her suburb,
+    address, surname, phone number and scheme (as a dependant)."""
     rng = np.random.default_rng([seed, 1, chunk_index])
     birth_day, age_years, male = _ages_and_sexes(model, rng, n, reference_day)
+    person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
 
     # Citizenship: foreign nationals concentrated in working ages (Gauteng holds half of SA's migrants).
     u = rng.random(n)
@@ -157,7 +223,15 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
     citizenship = np.where(u < foreign_share, 2, np.where(u < foreign_share + 0.012, 1, 0)).astype(np.uint8)
     foreign = citizenship == 2
 
-    first, first_mail, last, last_mail = _names(model, rng, n, male, foreign)
+    suburb_index = model.suburb.draw_index(rng, n)
+    group = model.draw_group(rng, suburb_index)
+    group = np.where(foreign & (rng.random(n) < FOREIGN_NAME_SHARE), FOREIGN_GROUP, group)
+    child, guardian = guardians(rng, age_years, male)
+    suburb_index[child] = suburb_index[guardian]
+    group[child] = group[guardian]
+
+    first, first_mail, last, last_mail = _names(model, rng, n, male, group)
+    last[child], last_mail[child] = last[guardian], last_mail[guardian]
 
     yymmdd = yymmdd_of(birth_day)
     sequence = unique_sequences(yymmdd, male, slots, chunk_index, n_chunks)
@@ -168,28 +242,60 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
     passport[:, :2] = letters
     passport[:, 2:] = zero_padded(rng.integers(0, 10_000_000, n), 7).view(np.uint8).reshape(n, 7)
     passport = masked(passport.view("S9").ravel(), foreign)
+    passport_country = masked(model.country.draw(rng, n), foreign)
 
-    phone = make_phone_numbers(rng, n)
+    phone = make_unique_phone_numbers(rng, person_id, seed % SUBSCRIBER_SPAN)
+    phone[child] = phone[guardian]
 
-    # E-mail for about 60% of people of 16 and older: first.last + optional 2 digits @ domain.
+    email = _emails(model, rng, person_id, age_years, first_mail, last_mail)
+
+    house = int_bytes(np.minimum(rng.geometric(0.004, n), 9999))
+    street = model.draw_street(rng, suburb_index)
+    house[child], street[child] = house[guardian], street[guardian]
+
+    # Medical scheme cover by suburb (suburbs.csv), far less for foreign nationals; children are
+    # their guardian's dependants.
+    insured = rng.random(n) < model.aid_share[suburb_index] * np.where(foreign, FOREIGN_AID_FACTOR, 1.0)
+    scheme = masked(model.scheme.draw(rng, n), insured)
+    scheme[child] = scheme[guardian]
+
+    return PeopleChunk(person_id, sa_id, first, last, male, birth_day, citizenship, passport, passport_country,
+                       phone, email, house, street, suburb_index, scheme)
+
+
+def guardians(rng: np.random.Generator, age_years: np.ndarray,
+              male: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(children, their guardians): indices of the people under CHILD_PHONE_AGE and, for each, a woman
+    of the same chunk GUARDIAN_AGE_GAP years older (any adult if the chunk has no such woman), drawn
+    uniformly. A chunk without adults (only possible in a tiny last chunk) leaves its children out."""
+    child = np.flatnonzero(age_years < CHILD_PHONE_AGE)
+    women = np.flatnonzero(~male & (age_years >= ADULT_AGE))
+    women = women[np.argsort(age_years[women], kind="stable")]
+    women_age = age_years[women]
+    low = np.searchsorted(women_age, age_years[child] + GUARDIAN_AGE_GAP[0], side="left")
+    high = np.searchsorted(women_age, age_years[child] + GUARDIAN_AGE_GAP[1], side="left")
+    u = rng.random(len(child))
+    pick = women[np.minimum(low + (u * (high - low)).astype(np.int64), len(women) - 1)] if len(women) else child
+    adults = np.flatnonzero(age_years >= ADULT_AGE)
+    if len(adults):
+        fallback = adults[(u * len(adults)).astype(np.int64)]
+        guardian = np.where(high > low, pick, fallback)
+        return child, guardian
+    return child[:0], child[:0]
+
+
+def _emails(model: PeopleModel, rng: np.random.Generator, person_id: np.ndarray, age_years: np.ndarray,
+            first_mail: np.ndarray, last_mail: np.ndarray) -> list[np.ndarray]:
+    """E-mail parts for about 60% of people 16 and older: first.last + a number @ domain. The number
+    is a bijection of person_id (see EMAIL_NUMBER_MODULUS), so every address is unique."""
+    n = len(person_id)
     has_mail = (age_years >= 16) & (rng.random(n) < 0.6)
-    digits = masked(zero_padded(rng.integers(0, 100, n), 2), has_mail & (rng.random(n) < 0.5))
+    number = (person_id * EMAIL_NUMBER_FACTOR + EMAIL_NUMBER_OFFSET) % EMAIL_NUMBER_MODULUS
     domain = masked(model.domains[rng.integers(0, len(model.domains), n)], has_mail)
     dot = masked(np.full(n, b".", dtype="S1"), has_mail)
     at = masked(np.full(n, b"@", dtype="S1"), has_mail)
-    email = [masked(first_mail, has_mail), dot, masked(last_mail, has_mail), digits, at, domain]
-
-    house = int_bytes(np.minimum(rng.geometric(0.004, n), 9999))
-    street = model.street.draw(rng, n)
-    suburb_index = model.suburb.draw_index(rng, n)
-
-    # Medical scheme cover: about a quarter overall (GHS), far less for foreign nationals.
-    insured = rng.random(n) < np.where(foreign, 0.08, 0.26)
-    scheme = masked(model.scheme.draw(rng, n), insured)
-
-    person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
-    return PeopleChunk(person_id, sa_id, first, last, male, birth_day, citizenship, passport, phone, email,
-                       house, street, suburb_index, scheme)
+    return [masked(first_mail, has_mail), dot, masked(last_mail, has_mail), masked(int_bytes(number), has_mail),
+            at, domain]
 
 
 def _ages_and_sexes(model: PeopleModel, rng: np.random.Generator, n: int,
@@ -206,12 +312,9 @@ def _ages_and_sexes(model: PeopleModel, rng: np.random.Generator, n: int,
 
 
 def _names(model: PeopleModel, rng: np.random.Generator, n: int, male: np.ndarray,
-           foreign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """First and last names (and their e-mail forms) by name tradition: most foreign nationals
-    carry names from the region's other countries."""
-    group = model.group_draw.draw_index(rng, n)
-    group = np.where(foreign & (rng.random(n) < 0.85), model.groups.index("foreign"), group)
-    group = np.where(~foreign & (group == model.groups.index("foreign")), 0, group)
+           group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First and last names (and their e-mail forms) from each person's name group (index into
+    NAME_GROUPS)."""
     first = np.zeros(n, dtype=_widest(w.values for w in model.first.values()))
     first_mail = np.zeros(n, dtype=_widest(model.first_email.values()))
     last = np.zeros(n, dtype=_widest(w.values for w in model.last.values()))
@@ -241,7 +344,7 @@ def encode_chunk(model: PeopleModel, chunk: PeopleChunk) -> bytes:
     fields = [
         [int_bytes(chunk.person_id)], [chunk.sa_id], [chunk.first], [chunk.last],
         [np.where(chunk.male, b"M", b"F").astype("S1")], [iso_dates(chunk.birth_day)],
-        [np.array(CITIZENSHIPS)[chunk.citizenship]], [chunk.passport], [chunk.phone], chunk.email,
+        [np.array(CITIZENSHIPS)[chunk.citizenship]], [chunk.passport], [chunk.passport_country], [chunk.phone], chunk.email,
         [chunk.house, b" ", chunk.street], [model.suburb.values[s]], [model.city[s]],
         [model.province[s]], [model.postal_code[s]], [chunk.scheme],
     ]
@@ -251,4 +354,5 @@ def encode_chunk(model: PeopleModel, chunk: PeopleChunk) -> bytes:
 def summarise(model: PeopleModel, chunk: PeopleChunk) -> ChunkSummary:
     """What the patient and staff generators need about the chunk's people."""
     soweto = np.char.startswith(model.postal_code[chunk.suburb_index], b"18")
-    return ChunkSummary(chunk.person_id, chunk.birth_day, chunk.male, chunk.citizenship, soweto)
+    insured = chunk.scheme != b""
+    return ChunkSummary(chunk.person_id, chunk.birth_day, chunk.male, chunk.citizenship, soweto, insured)

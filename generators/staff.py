@@ -56,6 +56,21 @@ ADMINISTRATION = (("Administration Clerk", "ADMIN", 0.35), ("Registry Clerk", "A
 SUPPORT = (("Cleaner", "SUPPORT", 0.35), ("Porter", "SUPPORT", 0.2), ("Food Service Aid", "SUPPORT", 0.15),
            ("Security Officer", "SUPPORT", 0.1), ("Laundry Worker", "SUPPORT", 0.08),
            ("Artisan", "SUPPORT", 0.07), ("Driver", "SUPPORT", 0.05))
+# Grades that carry no speciality: interns rotate and community-service officers serve a year
+# before any specialist training (speciality_code NULL; ck_doctor_speciality_grade in init_db.sql).
+GRADES_WITHOUT_SPECIALITY = ("intern", "community_service")
+# Share of women by category (the rest are men). Nurses: SANC register statistics, about nine in
+# ten nurses are women. Doctors by grade (estimate: women are about half of HPCSA-registered
+# medical practitioners under 40 and about six in ten recent graduates, fewer among senior
+# specialists). Allied health: estimate, the therapy and dietetics professions are mostly women,
+# pharmacy and radiography about two thirds. Administration: estimate, public-service clerical
+# posts are mostly held by women. Support: by job title (estimate): cleaning, food service and
+# laundry mostly women; portering, security, artisans and drivers mostly men.
+FEMALE_SHARE = {"nurse": 0.90, "allied_health": 0.75, "administration": 0.65}
+DOCTOR_FEMALE_SHARE = {"intern": 0.62, "community_service": 0.60, "medical_officer": 0.52, "registrar": 0.48,
+                       "specialist": 0.40, "principal_specialist": 0.33, "chief_specialist": 0.25}
+SUPPORT_FEMALE_SHARE = {"Cleaner": 0.75, "Porter": 0.15, "Food Service Aid": 0.80, "Security Officer": 0.20,
+                        "Laundry Worker": 0.80, "Artisan": 0.05, "Driver": 0.10}
 AGE_RANGE = {"nurse": (22, 65), "allied_health": (23, 65), "administration": (20, 65), "support": (19, 65)}
 MIN_HIRE_AGE = {"doctor": 23, "nurse": 21, "allied_health": 22, "administration": 19, "support": 18}
 
@@ -85,8 +100,8 @@ class Slot:
 
 class PeoplePool:
     """People eligible for employment (citizens and permanent residents aged 18 or more who are not
-    yet retired: under s16 a 65-year-old works until the 1st of the month after the birthday), by age
-    in whole years at the reference day, each handed out at most once, in a seeded random order."""
+    yet retired: under s16 a 65-year-old works until the 1st of the month after the birthday), by sex
+    and age in whole years at the reference day, each handed out at most once, in a seeded random order."""
 
     def __init__(self, rng: np.random.Generator, people: pd.DataFrame, reference_day: date):
         eligible = people[people.citizenship != "foreign_national"]
@@ -99,20 +114,35 @@ class PeoplePool:
         retired = (retire_year * 100 + retire_month) * 100 + 1 <= (ref.year * 100 + ref.month) * 100 + ref.day
         keep = np.flatnonzero((age >= 18) & ~retired)
         keep = keep[rng.permutation(len(keep))]
+        female = (eligible.sex == "F").to_numpy()
         self.rng = rng
         self.person_id = eligible.person_id.to_numpy()
         self.birth = (y, m, d)
-        self.by_age = {int(a): list(keep[age[keep] == a]) for a in np.unique(age[keep])}
+        self.by_sex_age = {(bool(f), int(a)): list(keep[(age[keep] == a) & (female[keep] == f)])
+                           for f in (False, True) for a in np.unique(age[keep])}
 
-    def take(self, low: int, high: int) -> tuple[int, date]:
-        """A person aged low..high (inclusive), roughly uniform over ages that still have people."""
-        ages = [a for a in range(low, high + 1) if self.by_age.get(a)]
-        if not ages:
+    def take(self, low: int, high: int, female: bool) -> tuple[int, date]:
+        """A person aged low..high (inclusive), roughly uniform over ages that still have people, of
+        the sex asked for (of the other sex only when none of it is left in the range)."""
+        for sex in (female, not female):
+            ages = [a for a in range(low, high + 1) if self.by_sex_age.get((sex, a))]
+            if ages:
+                break
+        else:
             raise ValueError(f"people.csv has too few citizens aged {low}-{high} left to employ; "
                              "generate more people or ask for fewer staff")
-        index = self.by_age[ages[int(self.rng.integers(len(ages)))]].pop()
+        index = self.by_sex_age[sex, ages[int(self.rng.integers(len(ages)))]].pop()
         y, m, d = (int(part[index]) for part in self.birth)
         return int(self.person_id[index]), date(y, m, d)
+
+
+def female_share(slot: "Slot") -> float:
+    """The chance that the holder of `slot` is a woman (FEMALE_SHARE and its kin)."""
+    if slot.category == "doctor":
+        return DOCTOR_FEMALE_SHARE[slot.grade]
+    if slot.category == "support":
+        return SUPPORT_FEMALE_SHARE[slot.job_title]
+    return FEMALE_SHARE[slot.category]
 
 
 def _age(birth: date, on: date) -> int:
@@ -193,7 +223,7 @@ def build_workforce(people: pd.DataFrame, staff_count: int, seed: int, sim_start
         low, high = _age_range(slot)
         if replaces is not None:
             high = min(high, 55)  # a replacement has years of service ahead
-        person, birth = pool.take(low, min(high, max(low, high)))
+        person, birth = pool.take(low, min(high, max(low, high)), bool(rng.random() < female_share(slot)))
         if hired is None:
             hired = _hire_date(rng, slot, birth, sim_start)
         retires = retirement_date(birth)
@@ -246,6 +276,8 @@ def _fill_doctor_grades(rng: np.random.Generator, slots: list[Slot]) -> None:
     for slot, (grade, _) in zip(slots, grades):
         slot.grade = grade
         slot.job_title = GRADES[grade][3]
+        if grade in GRADES_WITHOUT_SPECIALITY:
+            slot.speciality = None
         options = SUBSPECIALITIES.get(slot.speciality, ())
         if grade in ("specialist", "principal_specialist", "chief_specialist") and options and rng.random() < 0.4:
             slot.subspeciality = options[int(rng.integers(len(options)))]

@@ -44,6 +44,13 @@ def sa_id_number(born: date, female: bool, citizen: bool, serial: int) -> str:
     return make_sa_id(born, sequence, "citizen" if citizen else "permanent_resident")
 
 
+# core.person's columns in the order _person gives them (named: a warehouse that gained
+# passport_country later has it last).
+PERSON_COLUMNS = ("person_id", "sa_id_number", "first_name", "last_name", "sex", "date_of_birth", "citizenship",
+                  "passport_number", "passport_country", "phone_number", "email", "street_address", "suburb",
+                  "city", "province", "postal_code", "medical_aid")
+
+
 def _person(rng: random.Random, person_id: int, adult: bool) -> tuple:
     female = rng.random() < 0.5
     born = (date(1962, 1, 1) if adult else date(1940, 1, 1)) + timedelta(days=rng.randrange(365 * (35 if adult else 80)))
@@ -51,7 +58,7 @@ def _person(rng: random.Random, person_id: int, adult: bool) -> tuple:
     sa_id = None if foreign else sa_id_number(born, female, rng.random() < 0.95, person_id)
     citizenship = "foreign_national" if foreign else ("citizen" if sa_id[10] == "0" else "permanent_resident")
     return (person_id, sa_id, f"First{person_id}", f"Last{person_id}", "F" if female else "M", born, citizenship,
-            f"P{person_id:08d}" if foreign else None, f"+2782{person_id:07d}", None,
+            f"P{person_id:08d}" if foreign else None, "ZWE" if foreign else None, f"+2782{person_id:07d}", None,
             f"{person_id} Main Road", "Hillbrow", "Johannesburg", "Gauteng", "2001", None)
 
 
@@ -72,7 +79,7 @@ def build_population(conn, *, start: datetime, days: int, patients: int = 120, s
         people = [_person(rng, pid, adult=False) for pid in range(1, patients + 1)]
         doctor_ids = list(range(patients + 1, patients + 1 + DOCTORS_PER_WARD * len(WARDS)))
         people += [_person(rng, pid, adult=True) for pid in doctor_ids]
-        execute_values(cur, "INSERT INTO core.person VALUES %s", people)
+        execute_values(cur, f"INSERT INTO core.person ({', '.join(PERSON_COLUMNS)}) VALUES %s", people)
         since = start - timedelta(days=2)
         execute_values(cur, """
             INSERT INTO core.patient (patient_id, hospital_number, person_id, registration_date, blood_group,

@@ -3,8 +3,15 @@
 Tables that are loaded into the warehouse keep the column names of their `reference.*` table:
 facilities.csv, specialities.csv, departments.csv, wards.csv, icd10_codes.csv.
 The rest feed the generators: first_names.csv / surnames.csv (name, name_group, weight),
-suburbs.csv (real suburb postal codes, street-delivery codes, weighted by population),
-streets.csv, medical_schemes.csv (registered scheme names weighted by approximate membership).
+suburbs.csv (real suburbs with their street-delivery postal codes, not PO-box codes, weighted by
+population, each with a profile: medical_aid_share and names_<group> weights of the name groups,
+from Census 2011 population group / home language and General Household Survey scheme cover, the
+`source` column saying which figures are cited and which are estimates), streets.csv (street_name,
+suburb, source: "known" for a real street in or bounding the suburb, "generic" for a common South
+African street name standing in where no real one was to hand), passport_countries.csv (ISO 3166-1
+alpha-3 issuing countries of foreign nationals' passports, by Census 2022 country of birth of
+international migrants, with sources), medical_schemes.csv (registered scheme names weighted by
+approximate membership).
 lab_tests.csv: the laboratory tests the records name (test_code is the code in clinical.lab_result),
 with the LOINC code, its display name and the UCUM unit that interoperable exports use; the
 source column names where each code was read.

@@ -42,6 +42,20 @@ def counts(conn) -> dict[str, int]:
     return result
 
 
+def passports_in_file(path) -> set[tuple[int, str, str]]:
+    """(person_id, passport_number, passport_country) of every passport holder, read with csv."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {(int(r["person_id"]), r["passport_number"], r["passport_country"])
+                for r in csv.DictReader(handle) if r["passport_number"] or r["passport_country"]}
+
+
+def passports_stored(conn) -> set[tuple[int, str, str]]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT person_id, passport_number, passport_country FROM core.person "
+                    "WHERE passport_number IS NOT NULL OR passport_country IS NOT NULL")
+        return set(cur.fetchall())
+
+
 def test_loads_everything_once_even_when_run_twice(isolated_settings, data_dir, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
     assert load_population.main(["--data-dir", str(data_dir)]) == 0
@@ -55,6 +69,15 @@ def test_loads_everything_once_even_when_run_twice(isolated_settings, data_dir, 
         assert first["core.staff_assignment"] == rows_in(data_dir / "assigned_staff.csv")
         assert first["core.staff_history"] == first["core.staff"]
         assert first["reference.facility"] >= 11
+        passports = passports_in_file(data_dir / "people.csv")
+        assert passports and passports_stored(conn) == passports
+        with (data_dir / "doctors.csv").open(newline="") as handle:
+            without = {int(d["staff_id"]) for d in csv.DictReader(handle) if not d["speciality_code"]}
+        with conn.cursor() as cur:
+            cur.execute("SELECT staff_id FROM core.doctor WHERE speciality_code IS NULL")
+            assert without and {r[0] for r in cur.fetchall()} == without
+            cur.execute("SELECT DISTINCT grade FROM core.doctor WHERE speciality_code IS NULL")
+            assert {r[0] for r in cur.fetchall()} == {"intern", "community_service"}
         assert load_population.main(["--data-dir", str(data_dir)]) == 0
         assert counts(conn) == first
         with conn.cursor() as cur:
@@ -163,6 +186,17 @@ def _broken_copy(data_dir, tmp_path, name: str, line: int, old: bytes, new: byte
     return tmp_path
 
 
+def test_an_intern_with_a_speciality_fails_in_one_line_naming_the_check(isolated_settings, data_dir, tmp_path,
+                                                                       monkeypatch, capsys):
+    lines = (data_dir / "doctors.csv").read_bytes().splitlines()
+    line = next(i for i, row in enumerate(lines[1:], 1) if row.split(b",")[2] == b"intern")
+    folder = _broken_copy(data_dir, tmp_path, "doctors.csv", line, b",intern,,", b",intern,MED,")
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+    assert load_population.main(["--data-dir", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ck_doctor_speciality_grade" in err, err
+
+
 @pytest.mark.parametrize("case", ["duplicate_sa_id", "patient_who_is_no_person", "shift_of_unknown_staff"])
 def test_a_file_that_breaks_a_rebuilt_constraint_fails_in_one_line_and_leaves_the_table_empty_and_whole(
         isolated_settings, data_dir, tmp_path, monkeypatch, capsys, case):
@@ -196,6 +230,22 @@ def test_a_file_that_breaks_a_rebuilt_constraint_fails_in_one_line_and_leaves_th
         admin.close()
 
 
+def test_a_passport_without_its_country_fails_in_one_line_naming_the_check(isolated_settings, data_dir,
+                                                                          tmp_path, monkeypatch, capsys):
+    lines = (data_dir / "people.csv").read_bytes().splitlines()
+    header = lines[0].split(b",")
+    number, country = header.index(b"passport_number"), header.index(b"passport_country")
+    line = next(i for i, row in enumerate(lines[1:], 1) if row.split(b",")[number])
+    fields = lines[line].split(b",")
+    old = b",".join(fields[number:country + 2])
+    new = b",".join([fields[number], b"", *fields[country + 1:country + 2]])
+    folder = _broken_copy(data_dir, tmp_path, "people.csv", line, old, new)
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+    assert load_population.main(["--data-dir", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ck_person_passport_country" in err, err
+
+
 def test_a_begun_bulk_load_cannot_commit_unfinished_and_only_population_tables_take_one(isolated_settings):
     conn = connect(isolated_settings.database_url)
     try:
@@ -215,8 +265,9 @@ def test_a_begun_bulk_load_cannot_commit_unfinished_and_only_population_tables_t
         conn.rollback()
         with conn.cursor() as cur:
             cur.execute("INSERT INTO core.person (person_id, first_name, last_name, sex, date_of_birth, citizenship, "
-                        "passport_number, phone_number, street_address, suburb, city, province, postal_code) "
-                        "VALUES (1, 'A', 'B', 'F', '1990-01-01', 'foreign_national', 'P1', '+27821234567', "
+                        "passport_number, passport_country, phone_number, street_address, suburb, city, province, "
+                        "postal_code) VALUES (1, 'A', 'B', 'F', '1990-01-01', 'foreign_national', 'P1', 'ZWE', "
+                        "'+27821234567', "
                         "'1 Street', 'Soweto', 'Johannesburg', 'Gauteng', '1804')")
             cur.execute("SELECT ops.begin_population_load('core.person')")
             assert cur.fetchone()[0] is False  # rows: nothing dropped, the caller merges
@@ -235,6 +286,40 @@ def test_a_warehouse_older_than_the_bulk_load_functions_still_loads_row_by_row(i
         monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
         assert load_population.main(["--data-dir", str(data_dir)]) == 0
         assert counts(admin)["core.person"] == rows_in(data_dir / "people.csv")
+        assert passports_stored(admin) == passports_in_file(data_dir / "people.csv")
         assert "apply init_db.sql again" in caplog.text
+    finally:
+        admin.close()
+
+
+def test_init_db_gives_an_older_person_table_the_passport_country_and_its_check(isolated_settings, data_dir,
+                                                                              monkeypatch):
+    """A warehouse made before passport_country: init_db.sql adds the column and the check (for new
+    rows; the rows already there keep their passports), and the loader fills the column by name."""
+    from database.schema import apply_schema
+    admin = connect(isolated_settings.database_admin_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("ALTER TABLE core.person DROP CONSTRAINT ck_person_passport_country, "
+                        "DROP COLUMN passport_country")
+            cur.execute("INSERT INTO core.person (person_id, first_name, last_name, sex, date_of_birth, citizenship, "
+                        "passport_number, phone_number, street_address, suburb, city, province, postal_code) "
+                        "VALUES (99000001, 'A', 'B', 'F', '1990-01-01', 'foreign_national', 'P1', '+27821234567', "
+                        "'1 Mooki Street', 'Orlando East', 'Johannesburg', 'Gauteng', '1804')")
+        admin.commit()
+        apply_schema(isolated_settings.database_admin_url)
+        with admin.cursor() as cur:
+            cur.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'ck_person_passport_country'")
+            assert cur.fetchall() == [(False,)]
+            with pytest.raises(psycopg2.errors.CheckViolation):
+                cur.execute("INSERT INTO core.person (person_id, first_name, last_name, sex, date_of_birth, "
+                            "citizenship, passport_number, phone_number, street_address, suburb, city, province, "
+                            "postal_code) VALUES (99000002, 'A', 'B', 'F', '1990-01-01', 'foreign_national', 'P2', "
+                            "'+27821234568', '1 Mooki Street', 'Orlando East', 'Johannesburg', 'Gauteng', '1804')")
+        admin.rollback()
+        monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+        assert load_population.main(["--data-dir", str(data_dir)]) == 0
+        stored = passports_stored(admin)
+        assert stored == passports_in_file(data_dir / "people.csv") | {(99000001, "P1", None)}
     finally:
         admin.close()

@@ -158,6 +158,7 @@ def hostile_person(i: int) -> dict[str, str]:
            "postal_code": "1804"}
     for n, column in enumerate(PERSON_TEXT):
         row[column] = hostile(i + n)
+    row["passport_country"] = "ZWE" if foreign else ""
     if not foreign:
         row["passport_number"] = ""
     return row
@@ -221,12 +222,21 @@ def test_people_generated_from_hostile_reference_names_load_verbatim(isolated_se
                 "suburbs.csv": "suburb", "medical_schemes.csv": "scheme_name"}
     real_table = reference.table
 
+    def hostile_values(name: str, frame) -> list[str]:
+        offset = list(replaced).index(name)
+        return [plain[(i + offset) % len(plain)] for i in range(len(frame))]
+
+    # Streets belong to suburbs: streets.csv's suburb column follows the suburbs' new names.
+    suburbs = real_table("suburbs.csv")
+    renamed = dict(zip(suburbs.suburb, hostile_values("suburbs.csv", suburbs)))
+
     def hostile_table(name: str):
         frame = real_table(name)
         if name in replaced:
             frame = frame.copy()  # the real table is cached
-            offset = list(replaced).index(name)
-            frame[replaced[name]] = [plain[(i + offset) % len(plain)] for i in range(len(frame))]
+            frame[replaced[name]] = hostile_values(name, frame)
+            if name == "streets.csv":
+                frame["suburb"] = frame.suburb.map(renamed)
         return frame
 
     monkeypatch.setattr(reference, "table", hostile_table)

@@ -72,7 +72,7 @@ def person_rows() -> list[dict]:
             "person_id": person_id, "first_name": first, "last_name": last, "sex": sex, "date_of_birth": born,
             "citizenship": citizenship,
             "sa_id_number": None if foreign else sa_id(born, sequence, CITIZEN_DIGIT[citizenship]),
-            "passport_number": f"A{person_id:08d}" if foreign else None,
+            "passport_number": f"A{person_id:08d}" if foreign else None, "passport_country": "NGA" if foreign else None,
             "phone_number": f"+2782{person_id:07d}", "email": f"{first.lower()}.{person_id}@example.co.za",
             "street_address": f"{person_id} Vilakazi Street", "suburb": "Orlando West", "city": "Johannesburg",
             "province": "Gauteng", "postal_code": "1804", "medical_aid": None,
@@ -88,10 +88,11 @@ def load_people(admin_url: str) -> list[dict]:
         with conn.cursor() as cur:
             cur.executemany(
                 """INSERT INTO core.person (person_id, sa_id_number, first_name, last_name, sex, date_of_birth,
-                       citizenship, passport_number, phone_number, email, street_address, suburb, city, province,
-                       postal_code, medical_aid)
+                       citizenship, passport_number, passport_country, phone_number, email, street_address, suburb,
+                       city, province, postal_code, medical_aid)
                    VALUES (%(person_id)s, %(sa_id_number)s, %(first_name)s, %(last_name)s, %(sex)s,
-                       %(date_of_birth)s, %(citizenship)s, %(passport_number)s, %(phone_number)s, %(email)s,
+                       %(date_of_birth)s, %(citizenship)s, %(passport_number)s, %(passport_country)s,
+                       %(phone_number)s, %(email)s,
                        %(street_address)s, %(suburb)s, %(city)s, %(province)s, %(postal_code)s, %(medical_aid)s)""",
                 rows)
             cur.executemany(

