@@ -186,7 +186,7 @@ def sources() -> dict[str, list[Source]]:
         "Practitioner": [Source("core.staff", STAFF_SQL, fr.practitioner)],
         "PractitionerRole": [Source("core.staff", STAFF_SQL, fr.practitioner_role)],
         "Patient": [Source("core.patient", f"""SELECT x.patient_id, x.hospital_number, pe.sa_id_number,
-            pe.passport_number, pe.first_name, pe.last_name, pe.sex, pe.date_of_birth, pe.phone_number, pe.email,
+            pe.passport_number, pe.passport_country, pe.first_name, pe.last_name, pe.sex, pe.date_of_birth, pe.phone_number, pe.email,
             pe.street_address, pe.suburb, pe.city, pe.province, pe.postal_code {PERSON_OF_PATIENT}
             WHERE {{scope}} ORDER BY x.patient_id""", fr.patient, "patient")],
         "Coverage": [Source("core.person.medical_aid", f"""SELECT x.patient_id, pe.medical_aid {PERSON_OF_PATIENT}

@@ -296,8 +296,11 @@ def patient(row: dict) -> Mapped:
                             "system": SA_ID_SYSTEM, "value": row["sa_id_number"]})
     passport = text(row["passport_number"], out, name, "Patient.identifier")
     if passport:
-        identifiers.append({"use": "official", "type": concept(V2_0203, "PPN", "Passport number"),
-                            "system": PASSPORT_SYSTEM, "value": passport})
+        # The issuing state (ISO 3166-1 alpha-3) as the identifier's assigner.
+        country = row.get("passport_country")
+        identifiers.append(_compact({"use": "official", "type": concept(V2_0203, "PPN", "Passport number"),
+                                     "system": PASSPORT_SYSTEM, "value": passport,
+                                     "assigner": {"display": country} if country else None}))
     line = text(row["street_address"], out, name, "Patient.address.line")
     address = _compact({"use": "home", "type": "physical", "line": [line] if line else None,
                         "district": text(row["suburb"], out, name, "Patient.address.district"),

@@ -298,12 +298,21 @@ _next_id = iter(range(1, 10**9))
 def _insert(settings, people: list[dict]) -> list[int]:
     conn = connect(settings.database_url)
     ids = []
+    try:
+        _insert_people(conn, people, ids)
+    finally:
+        conn.close()  # also when a row is refused: hypothesis retries, and each retry would hold a connection
+    return ids
+
+
+def _insert_people(conn, people: list[dict], ids: list[int]) -> None:
     with conn, conn.cursor() as cur:
         for person in people:
             key = next(_next_id)
             cur.execute("""INSERT INTO core.person (person_id, sa_id_number, first_name, last_name, sex, date_of_birth,
-                citizenship, passport_number, phone_number, email, street_address, suburb, city, province, postal_code,
-                medical_aid) VALUES (%s, NULL, %s, %s, %s, '1980-01-01', 'foreign_national', %s, '+27821234567', %s, %s,
+                citizenship, passport_number, passport_country, phone_number, email, street_address, suburb, city,
+                province, postal_code, medical_aid) VALUES (%s, NULL, %s, %s, %s, '1980-01-01', 'foreign_national', %s,
+                'ZWE', '+27821234567', %s, %s,
                 %s, 'Johannesburg', 'Gauteng', '2001', %s)""",
                         (key, person["first_name"], person["last_name"], person["sex"],
                          person["passport_number"] if (person["passport_number"] or "").strip() else "P1234567",
@@ -312,8 +321,6 @@ def _insert(settings, people: list[dict]) -> list[int]:
                         "blood_group, chronic_conditions) VALUES (%s, %s, %s, '2020-01-01', 'O+', %s)",
                         (key, f"CH{key:08d}", key, person["chronic_conditions"]))
             ids.append(key)
-    conn.close()
-    return ids
 
 
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -51,9 +51,12 @@ def test_a_citizen_patient_carries_hospital_number_and_sa_id_with_their_systems(
 
 
 def test_a_foreign_national_is_identified_by_passport_and_empty_fields_are_left_out():
-    mapped = fr.patient(person(sa_id_number=None, passport_number="A1234567", email="  ", suburb=""))
+    mapped = fr.patient(person(sa_id_number=None, passport_number="A1234567", passport_country="MOZ", email="  ",
+                               suburb=""))
     resource = strict(mapped.resources[0])
     assert {i["system"] for i in resource["identifier"]} == {fr.HOSPITAL_NUMBER_SYSTEM, fr.PASSPORT_SYSTEM}
+    [passport] = [i for i in resource["identifier"] if i["system"] == fr.PASSPORT_SYSTEM]
+    assert passport["assigner"] == {"display": "MOZ"}
     assert [t["system"] for t in resource["telecom"]] == ["phone"]
     assert "district" not in resource["address"][0] and mapped.issues == []
 
