@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
@@ -325,10 +326,14 @@ def _ints(values: np.ndarray) -> list[str]:
 
 def _timestamps(instant: datetime, offsets_s: np.ndarray) -> list[str]:
     """ISO timestamps with the SAST offset for whole-second offsets within the tick."""
+    return _tick_stamps(instant)[np.clip(offsets_s.astype(np.int64), 0, TICK_SECONDS - 1)].tolist()
+
+
+@lru_cache(maxsize=2)
+def _tick_stamps(instant: datetime) -> np.ndarray:
+    """The timestamp of every second of the tick starting at `instant` (made once per tick, not per kind)."""
     local = instant.astimezone(SAST)
-    table = np.array([(local + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S+02:00")
-                      for s in range(TICK_SECONDS)])
-    return table[np.clip(offsets_s.astype(np.int64), 0, TICK_SECONDS - 1)].tolist()
+    return np.array([(local + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S+02:00") for s in range(TICK_SECONDS)])
 
 
 def _pick_staff(groups: list[np.ndarray], ward: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -411,3 +411,25 @@ def test_a_population_without_a_census_opens_with_stays_under_way():
     rows = simulate(pop, 2, vital_rows=50)
     opening = [r for r in rows["admission"] if datetime.fromisoformat(r["admitted_at"]) == START]
     assert 0.7 * pop.ward_beds.sum() < len(opening) <= pop.ward_beds.sum()
+
+
+def test_a_restart_replays_the_census_and_writes_the_same_bytes():
+    """The writer's restart: replay the census of ticks < k, then write tick k, as an uninterrupted run does."""
+    pop = hospital_population(size=20_000)
+    eligible = ward_eligibility(pop)
+
+    def files(first: int, last: int) -> list[bytes]:
+        census, out = Census(), []
+        for n in range(last):
+            instant = START + n * timedelta(seconds=TICK_SECONDS)
+            before = census
+            leaving, offsets, census = step_census(pop, census, eligible, n, tick_id_base(instant),
+                                                   np.random.default_rng([9, n, 1]))
+            if n >= first:
+                records = tick_records(pop, before, leaving, offsets, census, n, instant, 300,
+                                       np.random.default_rng([9, n, 2]))
+                out += [csv_bytes(KINDS[k], c) for k, c in sorted(records.tables.items())]
+        return out
+
+    uninterrupted = files(0, 12)
+    assert files(8, 12) == uninterrupted[-len(files(8, 12)):]
