@@ -31,7 +31,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-SIM_START = "2026-03-02T00:00:00+02:00"
+SIM_START = "2026-03-27T00:00:00+02:00"
 
 
 def _first_module(*names: str):

@@ -19,10 +19,12 @@ import hashlib
 import random
 import uuid
 from collections import Counter
-from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from itertools import accumulate
 
+from core import reference
 from core.clock import STREAM_INTERVAL
 from core.settings import SAST
 from core.transfer_event import NEXT_STATUSES, Place, TransferEvent
@@ -37,14 +39,6 @@ NAMESPACE = uuid.UUID("6f1f6c1e-3c55-4b7e-9a7e-2d5b0c3a1f00")
 # (weight, kind): ward -> ward inside the hospital, ward -> another facility, facility -> ward.
 KINDS = ((60, "internal"), (25, "outbound"), (15, "inbound"))
 PRIORITY_WEIGHTS = (("routine", 60), ("urgent", 30), ("emergency", 10))
-REASONS = {
-    "internal": ("needs ICU care", "step-down from ICU", "specialist review and care",
-                 "post-operative care", "isolation required", "bed reallocation"),
-    "outbound": ("back-referral to district hospital", "step-down to regional hospital",
-                 "specialised service elsewhere", "closer to home for continued care"),
-    "inbound": ("referral for tertiary care", "specialist surgery", "ICU bed requested",
-                "escalation from regional hospital"),
-}
 # Probability that an open transfer takes the happy path at each step.
 NEXT_WEIGHTS = {"requested": (85, 15), "accepted": (92, 8), "in_transit": (100,)}
 
@@ -56,8 +50,42 @@ _NEXT_CHOICES = {status: (NEXT_STATUSES[status], tuple(accumulate(weights)))
                  for status, weights in NEXT_WEIGHTS.items()}
 
 
+def _weighted(rng: random.Random, options: tuple["Reason", ...] | list["Reason"]) -> "Reason":
+    return rng.choices(options, weights=[r.weight for r in options])[0]
+
+
 class PlanningError(RuntimeError):
     """No plausible event exists (for example: nobody on shift anywhere, nobody admitted)."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A transfer reason and the places it fits (core/reference/transfer_reasons.csv).
+
+    `sources` and `targets` hold ward types, ward codes or facility types: "needs ICU care" goes
+    from a ward to an ICU, a back-referral to a district hospital."""
+
+    kind: str
+    text: str
+    weight: int
+    sources: frozenset[str]
+    targets: frozenset[str]
+
+    @staticmethod
+    def fits(tokens: frozenset[str], code: str, kind: str | None) -> bool:
+        """Whether a place (ward or facility `code` of type `kind`) is one the tokens name; a place
+        of unknown type fits every reason."""
+        return kind is None or code in tokens or kind in tokens
+
+
+@lru_cache(maxsize=1)
+def reasons() -> dict[str, tuple[Reason, ...]]:
+    """The reasons of each transfer kind (internal, outbound, inbound), in file order."""
+    by_kind: dict[str, list[Reason]] = {}
+    for row in reference.table("transfer_reasons.csv").itertuples(index=False):
+        by_kind.setdefault(row.kind, []).append(Reason(row.kind, row.reason, int(row.weight),
+                                                       frozenset(row[3].split("|")), frozenset(row[4].split("|"))))
+    return {kind: tuple(rows) for kind, rows in by_kind.items()}
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,8 @@ class Population:
     `census` maps an admitted patient to their ward; `outpatients` are registered patients not
     admitted, the candidates for inbound transfers; `beds` is each ward's bed count (a transfer
     goes only to a ward with a bed free; a ward missing from it is taken to have no limit).
+    `ward_types` and `facility_types` let a reason choose its destination (an ICU for ICU care,
+    a district hospital for a back-referral); a place missing from them fits every reason.
     """
 
     patients: dict[int, PatientRef]
@@ -90,6 +120,8 @@ class Population:
     wards: list[str]
     facilities: list[str]
     beds: dict[str, int] = field(default_factory=dict)
+    ward_types: dict[str, str] = field(default_factory=dict)
+    facility_types: dict[str, str] = field(default_factory=dict)
 
     def snapshot(self) -> dict:
         """A JSON-able copy, so a restarted producer replays from the same census."""
@@ -101,6 +133,8 @@ class Population:
             "wards": self.wards,
             "facilities": self.facilities,
             "beds": self.beds,
+            "ward_types": self.ward_types,
+            "facility_types": self.facility_types,
         }
 
     @classmethod
@@ -112,6 +146,8 @@ class Population:
             wards=list(data["wards"]),
             facilities=list(data["facilities"]),
             beds=dict(data.get("beds", {})),
+            ward_types=dict(data.get("ward_types", {})),
+            facility_types=dict(data.get("facility_types", {})),
         )
 
 
@@ -251,40 +287,15 @@ class TransferPlanner:
 
     def _open_new(self, rng, n, slot, at, touched) -> TransferEvent | None:
         busy = {t.patient.patient_id for t in self.open.values()}
-        facilities = self.population.facilities
         for _ in range(20):
             kind = rng.choices(_KIND_CHOICES[0], cum_weights=_KIND_CHOICES[1])[0]
-            if kind == "inbound":
-                pool = [pid for pid in self.outpatients if pid not in busy and pid not in self.census]
-                if not pool or not facilities:
-                    continue
-                free = self._wards_with_a_free_bed()
-                if not free:
-                    continue
-                pid = rng.choice(pool)
-                free = [w for w in free if self.population.patients[pid].fits(w)]
-                if not free:
-                    continue
-                source, target = Place(facility_code=rng.choice(facilities)), Place(ward_code=rng.choice(free))
-            else:
-                admitted = sorted(pid for pid in self.census if pid not in busy)
-                if not admitted:
-                    continue
-                pid = rng.choice(admitted)
-                source = Place(ward_code=self.census[pid])
-                if kind == "internal":
-                    others = [w for w in self._wards_with_a_free_bed(excluding=source.ward_code)
-                              if self.population.patients[pid].fits(w)]
-                    if not others:
-                        continue
-                    target = Place(ward_code=rng.choice(others))
-                else:
-                    if not facilities:
-                        continue
-                    target = Place(facility_code=rng.choice(facilities))
+            planned = self._plan(rng, kind, busy)
+            if planned is None:
+                continue
+            pid, source, target, reason = planned
             transfer = OpenTransfer(
                 transfer_id=self._id("transfer", n, slot), patient=self.population.patients[pid],
-                from_place=source, to_place=target, reason=rng.choice(REASONS[kind]),
+                from_place=source, to_place=target, reason=reason.text,
                 priority=rng.choices(_PRIORITY_CHOICES[0], cum_weights=_PRIORITY_CHOICES[1])[0],
                 version=1, status="requested")
             doctors = self.roster.on_shift(transfer.responsible_ward, at)
@@ -293,6 +304,41 @@ class TransferPlanner:
             self.open[transfer.transfer_id] = transfer
             return self._event(transfer, rng.choice(doctors), at, n, slot)
         return None
+
+    def _plan(self, rng, kind: str, busy: set[int]) -> tuple[int, Place, Place, Reason] | None:
+        """A patient, where they come from and go to, and a reason that fits both; None if this
+        draw found none (the caller draws again)."""
+        population = self.population
+        if kind == "inbound":
+            pool = [pid for pid in self.outpatients if pid not in busy and pid not in self.census]
+            if not pool:
+                return None
+            pid = rng.choice(pool)
+            reason = _weighted(rng, reasons()[kind])
+            sources = [f for f in population.facilities if reason.fits(reason.sources, f, population.facility_types.get(f))]
+            targets = self._targets(pid, reason, self._wards_with_a_free_bed())
+            if not sources or not targets:
+                return None
+            return pid, Place(facility_code=rng.choice(sources)), Place(ward_code=rng.choice(targets)), reason
+        admitted = sorted(pid for pid in self.census if pid not in busy)
+        if not admitted:
+            return None
+        pid = rng.choice(admitted)
+        ward = self.census[pid]
+        fitting = [r for r in reasons()[kind] if r.fits(r.sources, ward, population.ward_types.get(ward))]
+        if not fitting:
+            return None
+        reason = _weighted(rng, fitting)
+        if kind == "internal":
+            targets = self._targets(pid, reason, self._wards_with_a_free_bed(excluding=ward))
+            return (pid, Place(ward_code=ward), Place(ward_code=rng.choice(targets)), reason) if targets else None
+        targets = [f for f in population.facilities if reason.fits(reason.targets, f, population.facility_types.get(f))]
+        return (pid, Place(ward_code=ward), Place(facility_code=rng.choice(targets)), reason) if targets else None
+
+    def _targets(self, pid: int, reason: Reason, free: list[str]) -> list[str]:
+        """The wards among `free` that the reason names and whose rule admits the patient."""
+        types, patient = self.population.ward_types, self.population.patients[pid]
+        return [w for w in free if reason.fits(reason.targets, w, types.get(w)) and patient.fits(w)]
 
     def _event(self, transfer: OpenTransfer, staff_id: int, at: datetime, n: int, slot: int) -> TransferEvent:
         return TransferEvent(
@@ -304,7 +350,7 @@ class TransferPlanner:
             authorising_staff_id=staff_id, event_time=at)
 
 
-def load_population(conn, *, ages_at: date, home_facility: str | None = None,
+def load_population(conn, *, ages_at: date, home_facility: str | None = reference.HOSPITAL_FACILITY_CODE,
                     outpatient_limit: int = 2000) -> Population:
     """Read the census (admitted patients and their wards, with sex and age at `ages_at`, the
     window start) and the reference lists from PostgreSQL.
@@ -315,9 +361,10 @@ def load_population(conn, *, ages_at: date, home_facility: str | None = None,
     with conn.cursor() as cur:
         cur.execute("SELECT ward_code FROM reference.ward ORDER BY ward_code")
         wards = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT facility_code FROM reference.facility WHERE facility_code IS DISTINCT FROM %s "
-                    "ORDER BY facility_code", (home_facility,))
-        facilities = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT facility_code, facility_type FROM reference.facility "
+                    "WHERE facility_code IS DISTINCT FROM %s ORDER BY facility_code", (home_facility,))
+        facility_types = dict(cur.fetchall())
+        facilities = list(facility_types)
         person = "pe.sex = 'M', ((%s::date - pe.date_of_birth) / 365.2425)::float8"
         cur.execute(f"""
             SELECT p.patient_id, p.hospital_number, pe.sa_id_number, p.current_ward_code, {person}
@@ -329,13 +376,16 @@ def load_population(conn, *, ages_at: date, home_facility: str | None = None,
             FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
             WHERE p.current_ward_code IS NULL ORDER BY p.patient_id LIMIT %s""", (ages_at, outpatient_limit))
         others = cur.fetchall()
-        cur.execute("SELECT ward_code, bed_count FROM reference.ward ORDER BY ward_code")
-        beds = dict(cur.fetchall())
+        cur.execute("SELECT ward_code, bed_count, ward_type FROM reference.ward ORDER BY ward_code")
+        ward_rows = cur.fetchall()
+        beds = {code: count for code, count, _ in ward_rows}
+        ward_types = {code: kind for code, _, kind in ward_rows}
     conn.rollback()
     patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip(), male, age)
                 for pid, number, sa_id, _, male, age in admitted + others}
     return Population(patients=patients, census={row[0]: row[3] for row in admitted},
-                      outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities, beds=beds)
+                      outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities, beds=beds,
+                      ward_types=ward_types, facility_types=facility_types)
 
 
 def load_roster(conn, start: datetime, end: datetime) -> Roster:

@@ -30,6 +30,7 @@ from core.atomic_write import write_atomically
 from core.clock import STREAM_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_ticks
 from core.kafka_config import producer_config
 from core.logs import configure_logging
+from core.reference import HOSPITAL_FACILITY_CODE
 from core.settings import SAST, Settings, load
 from core.shutdown import stop_on_signals
 from database.connection import connect_with_retry
@@ -117,7 +118,7 @@ class ProduceResult:
 
 def produce_transfers(settings: Settings, *, topic: str, start: datetime, days: int = WINDOW_DAYS,
                       max_ticks: int | None = None, first_tick: int | None = None, state_file: Path | None = None,
-                      home_facility: str | None = None, stop: threading.Event | None = None,
+                      home_facility: str | None = HOSPITAL_FACILITY_CODE, stop: threading.Event | None = None,
                       producer_overrides: dict | None = None) -> ProduceResult:
     """Run the ticks of the `days`-day window that starts at `start` from `first_tick` on, at most
     `max_ticks` of them (default: to the window's end), at the clock speed `settings.sim_speed`;
@@ -218,7 +219,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "(default: SIM_SPEED)")
     parser.add_argument("--state-file", type=Path,
                         help="where the resume state lives (default: DATA_DIR/stream/producer-<topic>.json)")
-    parser.add_argument("--home-facility", help="this hospital's facility code, never a transfer partner")
+    parser.add_argument("--home-facility", default=HOSPITAL_FACILITY_CODE,
+                        help=f"this hospital's facility code, never a transfer partner (default: {HOSPITAL_FACILITY_CODE})")
     return parser
 
 

@@ -5,6 +5,7 @@ tests fail with a message saying so: they never skip."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,12 @@ from database.connection import connect
 from database.schema import scratch_database, with_database
 
 SERVICES_HINT = "start the services with `make up` (or run the whole suite with `make test`)"
+
+# The tests' own window: they name instants inside it (events, record times, partitions), so it
+# is pinned here for every test and every child process they start, whatever the product's
+# default SIM_START or the user's environment says. Tests of another window replace `sim_start`.
+TEST_WINDOW_START = "2026-03-02T00:00:00+02:00"
+os.environ["SIM_START"] = TEST_WINDOW_START
 
 
 def pytest_report_header(config):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import random
 import uuid
 from collections import Counter
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from core import reference
 from core.transfer_event import NEXT_STATUSES, parse
 from generators.transfers import PatientRef, PlanningError, Population, Roster, TransferPlanner
 from producer.stream_producer import Delivery
@@ -186,3 +188,64 @@ def test_transfers_into_a_ward_follow_its_rule():
                     assert age >= 13, (ward, age)
                 moved[ward] += 1
     assert len(moved) >= 5, moved
+
+
+def real_hospital(patients: int = 3000, seed: int = 11):
+    """The hospital's real wards and referral facilities (read here with the csv module, apart from
+    the planner's own reading), patients of mixed sex and age, half of them in a ward that admits
+    them, and a doctor on every shift of every ward."""
+    with open(reference.path("wards.csv"), newline="") as f:
+        ward_rows = list(csv.DictReader(f))
+    with open(reference.path("facilities.csv"), newline="") as f:
+        facility_rows = [r for r in csv.DictReader(f) if r["facility_code"] != reference.HOSPITAL_FACILITY_CODE]
+    wards = [r["ward_code"] for r in ward_rows]
+    rng = random.Random(seed)
+    refs = {pid: PatientRef(pid, f"JHB{pid:07d}", None, rng.random() < 0.5,
+                            rng.choice([0.05, 0.2, 2.0, 8.0, 17.0, 25.0, 34.0, 52.0, 70.0]))
+            for pid in range(1, patients + 1)}
+    census = {}
+    for pid, ref in refs.items():
+        fitting = [w for w in wards if ref.fits(w)]
+        if pid % 2:
+            census[pid] = fitting[rng.randrange(len(fitting))]
+    shifts = [(ward, START + timedelta(days=d, hours=7 + 12 * half), 1000 + 10 * w + half)
+              for d in range(-1, 6) for w, ward in enumerate(wards) for half in range(2)]
+    population = Population(refs, census, [pid for pid in refs if pid not in census], wards,
+                            [r["facility_code"] for r in facility_rows],
+                            beds={r["ward_code"]: int(r["bed_count"]) for r in ward_rows},
+                            ward_types={r["ward_code"]: r["ward_type"] for r in ward_rows},
+                            facility_types={r["facility_code"]: r["facility_type"] for r in facility_rows})
+    return population, shifts
+
+
+def test_each_reason_goes_where_it_says():
+    """ICU care ends in an ICU, a back-referral at a district hospital, a step-down from ICU
+    leaves an ICU; the hospital is never its own partner and private hospitals are rare."""
+    population, shifts = real_hospital()
+    p = TransferPlanner(population, Roster(shifts), 5, START)
+    ward_type, facility_type = population.ward_types, population.facility_types
+    by_reason = Counter()
+    outbound = Counter()
+    for n in range(2400):
+        for e in p.tick(n):
+            if e.version != 1:
+                continue
+            by_reason[e.reason] += 1
+            source = e.from_place.ward_code or e.from_place.facility_code
+            target = e.to_place.ward_code or e.to_place.facility_code
+            assert reference.HOSPITAL_FACILITY_CODE not in (source, target)
+            if e.reason == "needs ICU care":
+                assert ward_type[target] == "icu" and ward_type[source] != "icu", (source, target)
+            elif e.reason == "step-down from ICU":
+                assert ward_type[source] == "icu" and ward_type[target] != "icu", (source, target)
+            elif e.reason == "ICU bed requested":
+                assert ward_type[target] == "icu" and source in facility_type, (source, target)
+            elif e.reason == "back-referral to district hospital":
+                assert facility_type[target] == "district_hospital", target
+            elif e.reason == "obstetric referral":
+                assert ward_type[target] == "maternity", target
+            if e.to_place.facility_code:
+                outbound[facility_type[target]] += 1
+    assert len(by_reason) >= 12, by_reason
+    assert outbound["private_hospital"] < 0.05 * sum(outbound.values()), outbound
+    assert outbound["district_hospital"] > outbound["private_hospital"], outbound
