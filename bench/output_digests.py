@@ -121,7 +121,19 @@ def _writer_population(folder: Path, start: datetime, end: datetime):
         ward_beds=wards.bed_count.astype(np.int64).to_numpy(),
         icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex_restriction.to_numpy(dtype=str),
         icd10_min_age=icd.min_age.astype(np.int64).to_numpy(), icd10_max_age=icd.max_age.astype(np.int64).to_numpy(),
-        duty=writer._duty_roster(wards, working, roster))
+        duty=writer._duty_roster(wards, working, roster),
+        **_census_of(writer, joined, wards, start))
+
+
+def _census_of(writer, joined, wards, start: datetime) -> dict:
+    """The chronic conditions and window-opening census, for a writer that reads them (else nothing)."""
+    if not hasattr(writer, "window_census"):
+        return {}
+    import pandas as pd
+    since = pd.to_datetime(joined.current_ward_since.replace("", None), utc=True)
+    seconds = (since - pd.Timestamp(start)).dt.total_seconds()
+    frame = joined.assign(since_s=seconds.map(lambda s: "" if pd.isna(s) else repr(float(s))))
+    return writer.window_census(frame, wards.ward_code)
 
 
 def _stream_population(folder: Path):

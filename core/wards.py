@@ -5,8 +5,9 @@ take ('*' for both) and an age band [min_age_years, max_age_years), with its sou
 wards.csv is named by exactly one row (tests/unit/test_wards.py). The census of
 hospital_patients.csv (generators/patients.py), the batch records' admissions
 (generators/clinical_records.py) and the transfer planner (generators/transfers.py) all ask it.
-A patient's condition (pregnancy, a burn) is not part of the rule yet: the maternity band stands
-in for pregnancy until the records are drawn diagnosis first.
+A patient's condition (pregnancy, a burn) is not part of the rule: the maternity band stands in
+for pregnancy, and the records' diagnoses are drawn within it (core/clinical_model.py: every
+case-mix row of a ward's group lies inside the ward's rule, tests/unit/test_clinical_model.py).
 """
 
 from __future__ import annotations

