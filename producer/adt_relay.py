@@ -46,7 +46,10 @@ IDLE_WAIT_S = 0.5                # between looks at an outbox with nothing stabl
 DRAIN_TIMEOUT_S = 300.0          # how long a one-shot run waits for running writers to commit
 RECOVERY_WINDOW = 64             # messages read back from each partition's end, growing 4x until a position is found
 RECOVERY_TIMEOUT_S = 60.0
-TRANSACTION_TIMEOUT_S = 60.0
+TRANSACTION_TIMEOUT_S = 60.0    # how long a client call (init, commit, abort) may take
+# How long the broker keeps a transaction open before aborting it: above the producer's
+# delivery timeout (core/kafka_config.py), as librdkafka requires.
+BROKER_TRANSACTION_TIMEOUT_MS = 180_000
 START = (0, 0)                   # the position before any row
 
 # The stable prefix after a position, with what each message needs. The primary diagnosis of an
@@ -180,6 +183,7 @@ class Relay:
         self.published = 0
         ensure_topic(settings, self.topic)
         self.producer = Producer(producer_config(settings, **{"transactional.id": f"adt-relay.{self.topic}",
+                                                              "transaction.timeout.ms": BROKER_TRANSACTION_TIMEOUT_MS,
                                                               "log_level": 3}))
         self.producer.init_transactions(TRANSACTION_TIMEOUT_S)  # fences a zombie, aborts its open transaction
         self.position = recover_position(settings, self.topic)
