@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import psycopg2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -43,6 +44,7 @@ ADT_POSITION_HEADER = "adt-outbox-position"
 ADT_PARTITIONS = 3
 BATCH_ROWS = 500                 # outbox rows per Kafka transaction
 IDLE_WAIT_S = 0.5                # between looks at an outbox with nothing stable to publish
+RESTART_WAIT_S = 2.0             # follow mode: before a new relay after a lost connection
 DRAIN_TIMEOUT_S = 300.0          # how long a one-shot run waits for running writers to commit
 RECOVERY_WINDOW = 64             # messages read back from each partition's end, growing 4x until a position is found
 RECOVERY_TIMEOUT_S = 60.0
@@ -256,31 +258,50 @@ class Relay:
         self.producer.flush(10)
 
 
+def _serve(relay: Relay, follow: bool, stop: threading.Event, drain_timeout_s: float) -> None:
+    """Publish with one relay until done (one-shot) or `stop` (follow)."""
+    deadline = time.monotonic() + drain_timeout_s
+    while not stop.is_set():
+        if relay.step():
+            continue
+        if not follow:
+            if relay.unpublished() == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RelayError(f"outbox rows still unpublished after {drain_timeout_s:.0f} s: "
+                                 "a transaction that wrote them has not ended")
+        stop.wait(IDLE_WAIT_S)
+
+
 def run(settings: Settings, *, follow: bool = False, stop: threading.Event | None = None,
         topic: str | None = None, drain_timeout_s: float = DRAIN_TIMEOUT_S, batch_rows: int = BATCH_ROWS) -> int:
     """Publish the outbox; returns the messages published.
 
     One-shot (follow=False): until no outbox row is left after the position, waiting for the
-    transactions that are still writing rows (at most `drain_timeout_s`). Follow: until `stop`."""
+    transactions that are still writing rows (at most `drain_timeout_s`). Follow: until `stop`;
+    a lost database or broker connection starts a new relay, which recovers its position from
+    the topic exactly as after a crash (a fenced or failed transaction is not retried: RelayError)."""
     stop = stop or threading.Event()
-    relay = Relay(settings, topic, batch_rows)
-    try:
-        deadline = time.monotonic() + drain_timeout_s
-        while not stop.is_set():
-            if relay.step():
-                continue
-            if not follow:
-                if relay.unpublished() == 0:
-                    break
-                if time.monotonic() > deadline:
-                    raise RelayError(f"outbox rows still unpublished after {drain_timeout_s:.0f} s: "
-                                     "a transaction that wrote them has not ended")
-            stop.wait(IDLE_WAIT_S)
-        log.info("ADT relay published %d messages to %s (outbox position %s)", relay.published, relay.topic,
-                 format_position(relay.position))
-        return relay.published
-    finally:
-        relay.close()
+    published = 0
+    while True:
+        relay = None
+        try:
+            relay = Relay(settings, topic, batch_rows)
+            _serve(relay, follow, stop, drain_timeout_s)
+            log.info("ADT relay published %d messages to %s (outbox position %s)", published + relay.published,
+                     relay.topic, format_position(relay.position))
+            return published + relay.published
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, KafkaException) as exc:
+            if not follow or stop.is_set():
+                raise
+            log.warning("ADT relay lost a connection (%s); starting again in %.0f s",
+                        " ".join(str(exc).split())[:200], RESTART_WAIT_S)
+            stop.wait(RESTART_WAIT_S)
+        finally:
+            if relay is not None:
+                published += relay.published
+                relay.published = 0
+                relay.close()
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -308,8 +329,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         stop = stop_on_signals()
         run(settings, follow=args.follow, stop=stop, topic=args.topic, drain_timeout_s=args.drain_timeout,
             batch_rows=args.batch_rows)
-    except (SettingsError, RelayError, KafkaException) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
+    except (SettingsError, RelayError, KafkaException, psycopg2.Error) as exc:
+        print(f"{name}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     return 0
 
