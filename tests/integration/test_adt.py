@@ -1,7 +1,8 @@
 """HL7 v2 ADT messages end to end: a one-day `hospital run`, its ADT topic read back with
 read_committed and parsed by the `hl7` package (a parser the writer does not use), checked
 against what the warehouse stored by set equality in SQL; then the relay killed mid-transaction
-and restarted, and a patient with hostile text through the whole path."""
+and restarted, a patient with hostile text through the whole path, and generated (hypothesis)
+names and addresses from the stored row through the relay's query to the parser."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import uuid
 
 import hl7
 import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from psycopg2.extras import execute_values
 
@@ -204,3 +206,37 @@ def test_a_patient_with_delimiters_in_name_and_address_round_trips_through_the_w
         assert (m.unescape(str(name[0])), m.unescape(str(name[1]))) == (HOSTILE_LAST, HOSTILE_FIRST)
         assert (m.unescape(str(address[0])), m.unescape(str(address[1]))) == (HOSTILE_STREET, HOSTILE_SUBURB)
         assert str(m.segment("PID")[8]) in ("F", "M") and len(str(m.segment("PID")[7])) == 8  # fields after still in place
+
+
+# Names and addresses as a person row can hold them: every HL7 delimiter, line breaks, non-ASCII.
+stored_text = st.text(alphabet=st.sampled_from(list("|^~\\&\r\n -'ab") + ["é", "ŋ", "Ș", "ü", "漢", "😀"])
+                      | st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=stored_text, last=stored_text, street=stored_text, suburb=stored_text)
+def test_generated_names_and_addresses_round_trip_from_the_stored_row_to_the_parser(adt_run, first, last, street,
+                                                                                      suburb):
+    """Through PostgreSQL (the person row, the relay's own query) into ER7 and out of the `hl7` parser;
+    the change is rolled back, so the examples share the run."""
+    settings, _ = adt_run
+    conn = connect(settings.database_admin_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""UPDATE core.person pe SET first_name = %s, last_name = %s, street_address = %s, suburb = %s
+                           FROM core.patient p WHERE p.person_id = pe.person_id
+                             AND p.patient_id = (SELECT patient_id FROM ops.adt_outbox ORDER BY adt_outbox_id LIMIT 1)
+                           RETURNING p.hospital_number""", (first, last, street, suburb))
+            hospital_number = cur.fetchone()[0]
+            cur.execute(adt_relay.STABLE_ROWS_SQL, {"xid": "0", "id": 0, "limit": 1_000_000})
+            rows = [r for r in cur.fetchall() if r[6] == hospital_number]
+    finally:
+        conn.rollback()
+        conn.close()
+    assert rows
+    for row in rows:
+        m = hl7.parse(adt_relay.message_of(row).value.decode("utf-8"))
+        name, address = m.segment("PID")[5][0], m.segment("PID")[11][0]
+        assert (m.unescape(str(name[0])), m.unescape(str(name[1]))) == (last, first)
+        assert (m.unescape(str(address[0])), m.unescape(str(address[1]))) == (street, suburb)
+        assert [str(s[0]) for s in m][:4] == ["MSH", "EVN", "PID", "PV1"]
