@@ -920,6 +920,111 @@ REVOKE ALL ON FUNCTION ops.ensure_day_partitions(date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops.drop_day_partitions_before(date) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
+-- ops.adt_outbox: what the HL7 v2 ADT relay publishes (producer/adt_relay.py)
+-- ---------------------------------------------------------------------------
+-- One row per stored admission (A01), completed transfer and discharge (A03), written by
+-- statement-level triggers in the same transaction as the stored rows, so a row exists exactly
+-- when what it announces is stored: a loader's savepoint rolled back, or a consumer batch that
+-- never commits, leaves none, and every writer (the loader, the consumer, a hand-written INSERT)
+-- is covered. Each trigger is one set-based INSERT ... SELECT over the statement's transition
+-- table (REFERENCING NEW TABLE), never a row loop.
+--
+-- What a completed transfer becomes:
+--   ward -> ward here           A02 (PV1-3 the new ward, PV1-6 the ward left)
+--   ward -> another facility    A03, discharge disposition 02 (transferred to another hospital)
+--   another facility -> ward    A01, admission from that facility (PV1-6 names it)
+-- clinical.discharge rows are A03 and clinical.admission rows A01, whatever their kind: the
+-- batch files and the stream are separate feeds of the hospital system, with no shared key.
+--
+-- The relay publishes the stable prefix only: rows whose xid is below the oldest transaction
+-- still running (pg_snapshot_xmin(pg_current_snapshot())), in (xid, adt_outbox_id) order. No
+-- row can later appear below that point, so the position of the last published row (carried by
+-- every Kafka message) is all the relay needs to resume. A long transaction anywhere in the
+-- cluster (a population bulk load) holds the prefix back until it ends; it never reorders it.
+CREATE TABLE IF NOT EXISTS ops.adt_outbox (
+    adt_outbox_id   bigint      GENERATED ALWAYS AS IDENTITY,
+    xid             xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    trigger_event   text        NOT NULL,
+    source_table    text        NOT NULL,
+    source_id       text        NOT NULL,
+    patient_id      bigint      NOT NULL,
+    event_time      timestamptz NOT NULL,
+    source_row      jsonb       NOT NULL,
+    stored_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_adt_outbox PRIMARY KEY (adt_outbox_id),
+    CONSTRAINT uq_adt_outbox_source UNIQUE (source_table, source_id),
+    CONSTRAINT ck_adt_outbox_trigger_event CHECK (trigger_event IN ('A01', 'A02', 'A03')),
+    CONSTRAINT ck_adt_outbox_source_table CHECK (source_table IN
+        ('clinical.admission', 'clinical.discharge', 'stream.transfer_event'))
+);
+CREATE INDEX IF NOT EXISTS ix_adt_outbox_position ON ops.adt_outbox (xid, adt_outbox_id);
+COMMENT ON TABLE ops.adt_outbox IS 'One row per stored admission, completed transfer and discharge, written in the storing transaction; the HL7 v2 ADT relay publishes them in (xid, adt_outbox_id) order, each exactly once.';
+COMMENT ON COLUMN ops.adt_outbox.adt_outbox_id IS 'Order of the row within its transaction (identity); with xid, its position.';
+COMMENT ON COLUMN ops.adt_outbox.xid IS 'The storing transaction (pg_current_xact_id()); the relay publishes only rows below the oldest running transaction.';
+COMMENT ON COLUMN ops.adt_outbox.trigger_event IS 'HL7 v2 trigger event: A01 admit, A02 transfer, A03 discharge.';
+COMMENT ON COLUMN ops.adt_outbox.source_table IS 'The table of the stored row: clinical.admission, clinical.discharge or stream.transfer_event.';
+COMMENT ON COLUMN ops.adt_outbox.source_id IS 'The stored row''s key as text: admission_id, discharge_id or event_id.';
+COMMENT ON COLUMN ops.adt_outbox.patient_id IS 'The patient of the stored row.';
+COMMENT ON COLUMN ops.adt_outbox.event_time IS 'When it happened: admitted_at, discharged_at or the completed transfer''s event_time.';
+COMMENT ON COLUMN ops.adt_outbox.source_row IS 'The stored row as written (to_jsonb), so the message survives a pruned day partition.';
+COMMENT ON COLUMN ops.adt_outbox.stored_at IS 'Start of the storing transaction (server clock).';
+
+CREATE OR REPLACE FUNCTION ops.adt_outbox_from_admission()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO ops.adt_outbox (trigger_event, source_table, source_id, patient_id, event_time, source_row)
+    SELECT 'A01', 'clinical.admission', n.admission_id::text, n.patient_id, n.admitted_at, to_jsonb(n)
+    FROM stored n ORDER BY n.admission_id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ops.adt_outbox_from_admission() IS 'Statement trigger function: an A01 outbox row for every clinical.admission row the statement inserted.';
+
+CREATE OR REPLACE FUNCTION ops.adt_outbox_from_discharge()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO ops.adt_outbox (trigger_event, source_table, source_id, patient_id, event_time, source_row)
+    SELECT 'A03', 'clinical.discharge', n.discharge_id::text, n.patient_id, n.discharged_at, to_jsonb(n)
+    FROM stored n ORDER BY n.discharge_id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ops.adt_outbox_from_discharge() IS 'Statement trigger function: an A03 outbox row for every clinical.discharge row the statement inserted.';
+
+CREATE OR REPLACE FUNCTION ops.adt_outbox_from_transfer_event()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO ops.adt_outbox (trigger_event, source_table, source_id, patient_id, event_time, source_row)
+    SELECT CASE WHEN n.from_ward_code IS NOT NULL AND n.to_ward_code IS NOT NULL THEN 'A02'
+                WHEN n.to_facility_code IS NOT NULL THEN 'A03'
+                ELSE 'A01' END,
+           'stream.transfer_event', n.event_id::text, n.patient_id, n.event_time, to_jsonb(n)
+    FROM stored n WHERE n.status = 'completed' ORDER BY n.kafka_partition, n.kafka_offset;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ops.adt_outbox_from_transfer_event() IS 'Statement trigger function: an outbox row for every completed transfer event the statement inserted: A02 ward to ward, A03 ward to another facility, A01 another facility to a ward.';
+
+CREATE OR REPLACE TRIGGER tg_admission_adt_outbox
+    AFTER INSERT ON clinical.admission REFERENCING NEW TABLE AS stored
+    FOR EACH STATEMENT EXECUTE FUNCTION ops.adt_outbox_from_admission();
+CREATE OR REPLACE TRIGGER tg_discharge_adt_outbox
+    AFTER INSERT ON clinical.discharge REFERENCING NEW TABLE AS stored
+    FOR EACH STATEMENT EXECUTE FUNCTION ops.adt_outbox_from_discharge();
+CREATE OR REPLACE TRIGGER tg_transfer_event_adt_outbox
+    AFTER INSERT ON stream.transfer_event REFERENCING NEW TABLE AS stored
+    FOR EACH STATEMENT EXECUTE FUNCTION ops.adt_outbox_from_transfer_event();
+COMMENT ON TRIGGER tg_admission_adt_outbox ON clinical.admission IS 'A01 outbox rows in the storing transaction (ops.adt_outbox_from_admission).';
+COMMENT ON TRIGGER tg_discharge_adt_outbox ON clinical.discharge IS 'A03 outbox rows in the storing transaction (ops.adt_outbox_from_discharge).';
+COMMENT ON TRIGGER tg_transfer_event_adt_outbox ON stream.transfer_event IS 'Outbox rows for completed transfers in the storing transaction (ops.adt_outbox_from_transfer_event).';
+
+-- ---------------------------------------------------------------------------
 -- Bulk loading an empty population table (database/load_population.py)
 -- ---------------------------------------------------------------------------
 -- Keeping a unique index or a foreign key up to date row by row is most of the cost of loading
@@ -1373,6 +1478,8 @@ REVOKE UPDATE, DELETE ON ops.file_ledger FROM hospital_ingest;
 GRANT UPDATE (file_kind, status, finished_at, rows_read, rows_loaded, rows_rejected, error, record_ids)
     ON ops.file_ledger TO hospital_ingest;
 REVOKE INSERT, UPDATE, DELETE ON ops.partition_drop FROM hospital_ingest;
+-- The ADT outbox: written by the storing transactions' triggers, read by the relay; never rewritten.
+REVOKE UPDATE, DELETE ON ops.adt_outbox FROM hospital_ingest;
 -- Partitions: the pipeline creates them; only an operator drops them (hospital prune).
 GRANT EXECUTE ON FUNCTION ops.ensure_day_partitions(date, date) TO hospital_ingest;
 REVOKE EXECUTE ON FUNCTION ops.drop_day_partitions_before(date) FROM hospital_ingest;

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from core import reference
 from core.batch_files import KIND_BY_HEADER, BatchFolders, complete_files
 from core.clock import BATCH_INTERVAL, tick_count
 from core.logs import configure_logging
@@ -38,6 +39,7 @@ from core.settings import load
 from core.sizes import parse_size
 from database.bulk_copy import copy_csv
 from database.connection import connect
+from database.load_population import load_table
 from database.record_file import open_records, read_landed
 from database.schema import scratch_database, with_database
 from producer.batch_writer import DEFAULT_TARGET_BYTES, write_window
@@ -45,31 +47,15 @@ from producer.batch_writer import DEFAULT_TARGET_BYTES, write_window
 log = logging.getLogger("bench.batch")
 REPO = Path(__file__).resolve().parents[1]
 
-ICD10 = (("I10", "IX", None, None, None), ("E11.9", "IV", None, None, None), ("J18.9", "X", None, None, None),
-         ("A15.0", "I", None, None, None), ("B20", "I", None, None, None), ("N39.0", "XIV", None, None, None),
-         ("K35.8", "XI", None, None, None), ("I50.0", "IX", None, None, None), ("N40", "XIV", "M", 40, None),
-         ("C53.9", "II", "F", None, None), ("O80.0", "XV", "F", 12, 55), ("O14.1", "XV", "F", 12, 55),
-         ("S72.0", "XIX", None, None, None), ("S06.0", "XIX", None, None, None), ("T31.1", "XIX", None, None, None),
-         ("V43.5", "XX", None, None, None), ("W19", "XX", None, None, None), ("X99", "XX", None, None, None),
-         ("Y04", "XX", None, None, None))
-
-
 def build_population(admin_url: str, patients: int, staff: int) -> None:
-    """Wards (60, 2,400 beds), `patients` patients and `staff` nurses and doctors, set-based."""
+    """The reference tables (wards.csv: 72 wards), `patients` patients and `staff` nurses and doctors, set-based."""
     persons = patients + staff
     conn = connect(admin_url)
+    # The hospital's own reference tables (wards.csv and the rest): the writer draws admissions
+    # by the ward rules of core/wards.py, which know only the real ward codes.
+    for table, name in reference.WAREHOUSE_TABLES.items():
+        load_table(conn, table, reference.path(name))
     with conn.cursor() as cur:
-        cur.execute("INSERT INTO reference.department (department_code, department_name) "
-                    "SELECT 'D' || g, 'Department ' || g FROM generate_series(1, 12) g")
-        cur.execute("""
-            INSERT INTO reference.ward (ward_code, ward_name, department_code, ward_type, bed_count,
-                                        min_doctors_day, min_doctors_night, min_nurses_day, min_nurses_night)
-            SELECT 'W' || lpad(g::text, 3, '0'), 'Ward ' || g, 'D' || (1 + g % 12),
-                   (ARRAY['general', 'general', 'icu', 'maternity', 'paediatric', 'general', 'high_care',
-                          'general'])[1 + g % 8], 40, 2, 1, 6, 4
-            FROM generate_series(1, 60) g""")
-        cur.executemany("INSERT INTO reference.icd10_code VALUES (%s, %s, %s, %s, %s, %s)",
-                        [(code, code, chapter, sex, low, high) for code, chapter, sex, low, high in ICD10])
         cur.execute("""
             INSERT INTO core.person (person_id, sa_id_number, first_name, last_name, sex, date_of_birth, citizenship,
                                      phone_number, postal_code, street_address, suburb, city, province)
@@ -85,8 +71,10 @@ def build_population(admin_url: str, patients: int, staff: int) -> None:
                                     department_code, home_ward_code, hire_date)
             SELECT 500000 + g, %s + g, 'P' || g, CASE WHEN g %% 3 = 0 THEN 'doctor' ELSE 'nurse' END, 'Clinician',
                    CASE WHEN g %% 3 = 0 THEN NULL ELSE 'registered_nurse' END,
-                   'D' || (1 + (1 + g %% 60) %% 12), 'W' || lpad((1 + g %% 60)::text, 3, '0'), '2015-01-01'
-            FROM generate_series(1, %s) g""", (patients, staff))
+                   w.department_code, w.ward_code, '2015-01-01'
+            FROM generate_series(1, %s) g
+            JOIN (SELECT ward_code, department_code, row_number() OVER (ORDER BY ward_code) - 1 AS n,
+                         count(*) OVER () AS wards FROM reference.ward) w ON w.n = g %% w.wards""", (patients, staff))
         cur.execute("ANALYZE")
     conn.commit()
     conn.close()

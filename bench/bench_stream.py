@@ -148,7 +148,7 @@ def _tmp_state():
 def live_latency(settings: Settings, ticks: int, tick_s: float) -> list[float]:
     """Produce 3 events per tick on a fixed cadence; return produce -> committed-row latencies in ms."""
     conn = connect(settings.database_url)
-    planner = TransferPlanner(load_population(conn), load_roster(conn, settings.sim_start,
+    planner = TransferPlanner(load_population(conn, ages_at=settings.sim_start.date()), load_roster(conn, settings.sim_start,
                                                                  settings.sim_start + timedelta(days=2)),
                               settings.seed, settings.sim_start)
     produced: dict[str, float] = {}

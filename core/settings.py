@@ -74,6 +74,7 @@ class Settings:
     transfers_topic: str
     transfers_dlq_topic: str
     consumer_group: str
+    adt_topic: str
     data_dir: Path
     sim_start: datetime
     sim_speed: float
@@ -137,6 +138,7 @@ def load(base_dir: Path | None = None) -> Settings:
         transfers_topic=env.get("TRANSFERS_TOPIC", "patient-transfers"),
         transfers_dlq_topic=env.get("TRANSFERS_DLQ_TOPIC", "patient-transfers.dlq"),
         consumer_group=env.get("CONSUMER_GROUP", "transfer-upserter"),
+        adt_topic=env.get("ADT_TOPIC", "adt-messages"),
         data_dir=Path(env.get("DATA_DIR", "data")),
         sim_start=_parse_start(env.get("SIM_START", "2026-03-27T00:00:00+02:00")),
         sim_speed=_parse_number("SIM_SPEED", env.get("SIM_SPEED", "0"), float),

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest-batches": ("database.batch_ingest", "load landed batch files into the warehouse, each exactly once"),
     "produce-transfers": ("producer.stream_producer", "produce 3 patient-transfer events every 3 simulated minutes to Kafka"),
     "export-fhir": ("producer.fhir_export", "export the warehouse as FHIR R4 Bulk Data: NDJSON per resource type + manifest.json"),
+    "relay-adt": ("producer.adt_relay", "publish HL7 v2.5.1 ADT messages (A01/A02/A03) from the warehouse's outbox to Kafka, each once"),
     "consume-transfers": ("consumer.stream_consumer", "upsert patient-transfer events from Kafka into PostgreSQL, effectively once"),
     "prepare": ("hospital.prepare", "generate the population files that are missing, then load them"),
     "run": ("hospital.run", "the whole window end to end on one simulated clock (make demo / make full)"),

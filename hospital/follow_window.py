@@ -128,7 +128,8 @@ def follow(settings: Settings, options: RunOptions, stop: threading.Event) -> No
 
 
 def drain(settings: Settings, options: RunOptions, stop: threading.Event, timeout_s: float) -> dict:
-    """Last ingest passes until the landing folder is empty, then wait until the consumer has caught up.
+    """Last ingest passes until the landing folder is empty, then wait until the consumer has caught
+    up and the ADT relay has published every outbox row.
 
     The loaders' own passes may still hold a file when a pass here runs (the ledger keeps them from
     loading it twice), so a pass is repeated until nothing waits. Returns the status at the end."""
@@ -140,8 +141,8 @@ def drain(settings: Settings, options: RunOptions, stop: threading.Event, timeou
             break
         if current["batch"]["files_waiting"]:
             retried(lambda: batch_ingest.run(settings, days=options.days, stop=stop), stop, outage)
-        elif current["transfers"]["consumer_lag"] == 0:
-            return current
+        elif current["transfers"]["consumer_lag"] == 0 and current["adt"]["messages_pending"] == 0:
+            return current  # the ADT relay (a service of its own) has published every outbox row
         if time.monotonic() > deadline:
             raise RuntimeError(f"the window did not drain within {timeout_s:.0f} s: {progress_line(current)}")
         stop.wait(1.0)

@@ -5,10 +5,12 @@
 
 1. Generates what is missing (people, patients, staff, roster) and loads it (`hospital prepare`).
 2. Starts the pipeline's parts as separate processes (two cores, one GIL each):
-   the transfer consumer, the transfer producer, the batch writer, and two batch_ingest workers.
+   the transfer consumer, the transfer producer, the batch writer, two batch_ingest workers, and
+   the HL7 v2 ADT relay (ops.adt_outbox -> ADT_TOPIC).
 3. Shows live progress; applies retirements that fall inside the window to the staff history.
 4. When the producer and the writer have finished, drains what is left (a last ingest pass, the
-   consumer until it has caught up), stops the long-running parts and prints the status.
+   consumer until it has caught up, then a last relay pass that publishes every outbox row), stops
+   the long-running parts and prints the status.
 
 Ctrl-C or SIGTERM stops every part cleanly; a second `hospital run` resumes where it stopped (the
 producer and writer keep their place, the consumer its offsets in PostgreSQL, the ledger its files).
@@ -45,6 +47,7 @@ from hospital import status as status_module
 from hospital.local import TRANSFER_PARTITIONS
 from hospital.local.kafka import ensure_topics
 from hospital.prepare import prepare_population
+from producer.adt_relay import ADT_PARTITIONS
 
 log = logging.getLogger(__name__)
 # Off a terminal: a line at most this often. The run polls every 2 s plus the time a status read
@@ -56,6 +59,9 @@ DRAIN_TIMEOUT_S = 300
 # loading a file twice, and together they load about twice as fast as one.
 INGEST_PARTS = ("ingest", "ingest-2")
 PARTS = ("consumer", "producer", "writer") + INGEST_PARTS
+# The ADT relay follows the outbox through the run; a last one-shot pass after the drain makes
+# the topic final. Not among PARTS: it has no window of its own to resume.
+RELAY_PART = "relay"
 RUN_FOLDERS = ("landing", "archive", "quarantine", "state", "stream", "logs")
 # Everything a run writes; reference data stays.
 RUN_TABLES_SQL = """
@@ -167,7 +173,7 @@ def child_environment(settings: Settings, speed: float) -> dict[str, str]:
     return dict(os.environ, DATABASE_URL=settings.require("database_url"),
                 KAFKA_BOOTSTRAP_SERVERS=settings.require("kafka_bootstrap_servers"),
                 TRANSFERS_TOPIC=settings.transfers_topic, TRANSFERS_DLQ_TOPIC=settings.transfers_dlq_topic,
-                CONSUMER_GROUP=settings.consumer_group, SIM_SPEED=str(speed), DATA_DIR=str(settings.data_dir),
+                CONSUMER_GROUP=settings.consumer_group, ADT_TOPIC=settings.adt_topic, SIM_SPEED=str(speed), DATA_DIR=str(settings.data_dir),
                 SIM_START=settings.sim_start.isoformat(), SEED=str(settings.seed), PYTHONUNBUFFERED="1")
 
 
@@ -226,7 +232,8 @@ def reset(settings: Settings) -> None:
     finally:
         conn.close()
     bootstrap = settings.require("kafka_bootstrap_servers")
-    topics = {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1}
+    topics = {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1,
+              settings.adt_topic: ADT_PARTITIONS}
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     existing = admin.list_topics(timeout=10).topics
     doomed = [name for name in topics if name in existing]
@@ -276,6 +283,7 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll:
     try:
         for name in PARTS if options.speed > 0 else PARTS[:-len(INGEST_PARTS)]:
             parts.start(name, part_args(name, settings, options), env, log_dir)
+        parts.start(RELAY_PART, ["relay-adt", "--follow"], env, log_dir)
         watch(settings, options, parts, stop, env, log_dir, on_poll)
         if stop.is_set():
             finish_run(settings, options, "stopped")
@@ -285,6 +293,7 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll:
                 raise RuntimeError(f"the {name} failed (exit {parts.processes[name].returncode}); "
                                    f"see {log_dir / (name + '.log')}")
         drain(settings, options, parts, env, log_dir, on_poll)
+        drain_relay(parts, env, log_dir)
     finally:
         parts.stop_all()
     apply_retirements(settings, settings.sim_start + timedelta(days=options.days))
@@ -374,6 +383,15 @@ def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, 
             raise RuntimeError(f"the consumer stopped early; see {log_dir / 'consumer.log'}")
         time.sleep(0.5)
     raise RuntimeError(f"the consumer did not catch up within {DRAIN_TIMEOUT_S} s")
+
+
+def drain_relay(parts: Parts, env: dict[str, str], log_dir: Path) -> None:
+    """Once nothing more is stored: stop the following relay and run one pass that publishes
+    every outbox row left, so the ADT topic's count is final."""
+    parts.stop(RELAY_PART)
+    parts.start(RELAY_PART, ["relay-adt", "--drain-timeout", str(DRAIN_TIMEOUT_S)], env, log_dir)
+    if parts.processes[RELAY_PART].wait() != 0:
+        raise RuntimeError(f"the last ADT relay pass failed; see {log_dir / (RELAY_PART + '.log')}")
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from core.clock import BATCH_INTERVAL, STREAM_INTERVAL, WINDOW_DAYS, tick_count
 from core.kafka_config import consumer_config
 from core.settings import Settings, SettingsError, load
 from database.connection import connect
+from producer.adt_relay import RelayError, recover_position
 
 
 TRANSFERS_SQL = """
@@ -81,6 +82,33 @@ def consumer_lag(watermarks: dict[int, tuple[int, int]], stored_offsets: dict[in
     return sum(high - max(stored_offsets.get(partition, low), low) for partition, (low, high) in watermarks.items())
 
 
+ADT_SQL = """
+SELECT count(*), count(*) FILTER (WHERE (xid, adt_outbox_id) <= (%(xid)s::text::xid8, %(id)s)),
+       count(*) FILTER (WHERE trigger_event = 'A01'), count(*) FILTER (WHERE trigger_event = 'A02'),
+       count(*) FILTER (WHERE trigger_event = 'A03')
+FROM ops.adt_outbox
+"""
+
+
+def adt_position(settings: Settings) -> tuple[int, int] | None:
+    """The outbox position of the last message on the ADT topic; None if it cannot be read."""
+    try:
+        return recover_position(settings, settings.adt_topic)
+    except (RelayError, KafkaException, SettingsError):
+        return None
+
+
+def adt_counts(cur, position: tuple[int, int] | None) -> dict:
+    """Outbox rows (by trigger event) and how many of them the topic holds: every row at or before
+    the position of its last committed message (the relay publishes in position order)."""
+    xid, outbox_id = position or (0, 0)
+    cur.execute(ADT_SQL, {"xid": str(xid), "id": outbox_id})
+    rows, published, a01, a02, a03 = cur.fetchone()
+    return {"outbox_rows": rows, "messages_published": None if position is None else published,
+            "messages_pending": None if position is None else rows - published,
+            "a01": a01, "a02": a02, "a03": a03}
+
+
 def count_files(folder: Path) -> int:
     return sum(1 for _ in folder.rglob("*.csv")) if folder.is_dir() else 0
 
@@ -89,6 +117,7 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
     """The status object: window, transfers, batch, people, staff, reconciliation."""
     start = settings.sim_start
     end = start + timedelta(days=days)
+    position = adt_position(settings)
     conn = connect(settings.require("database_url"))
     try:
         with conn.cursor() as cur:
@@ -105,6 +134,7 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
             stored_offsets = dict(cur.fetchall())
             cur.execute(PEOPLE_SQL)
             persons, patients, staff, retirements, replacements = cur.fetchone()
+            adt = adt_counts(cur, position)
     finally:
         conn.close()
     folders = BatchFolders.from_settings(settings)
@@ -128,6 +158,8 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
                   "files_waiting": waiting, "files_loaded": files_loaded,
                   "files_quarantined": files_quarantined, "rows_read": rows_read, "rows_loaded": rows_loaded,
                   "rows_rejected": rows_rejected, "bytes_processed": bytes_processed},
+        # HL7 v2 ADT messages: outbox rows, and those on the topic (ADT_TOPIC).
+        "adt": adt,
         "people": {"persons": persons, "patients": patients, "staff": staff},
         "staff": {"retirements": retirements, "replacements": replacements},
         "reconciliation": {
@@ -152,6 +184,9 @@ def render(status: dict) -> str:
         f"quarantined {b['files_quarantined']}, waiting {b['files_waiting']}",
         f"batch rows  read {b['rows_read']:,} = loaded {b['rows_loaded']:,} + rejected {b['rows_rejected']:,}; "
         f"{b['bytes_processed'] / 1e9:.2f} GB processed",
+        f"adt         outbox {status['adt']['outbox_rows']:,} (A01 {status['adt']['a01']:,}, "
+        f"A02 {status['adt']['a02']:,}, A03 {status['adt']['a03']:,}), published {status['adt']['messages_published']}, "
+        f"pending {status['adt']['messages_pending']}",
         f"people      {p['persons']:,} persons, {p['patients']:,} patients, {p['staff']:,} staff; "
         f"{status['staff']['retirements']} retirements, {status['staff']['replacements']} replacements",
     ])

@@ -144,14 +144,14 @@ def isolated_settings(settings, admin_url):
 
 @pytest.fixture()
 def run_settings(isolated_settings, kafka_bootstrap, tmp_path):
-    """Settings for a whole `hospital run` of its own: a fresh database, its own topics, consumer
-    group and data folder. Tests that move the window start replace `sim_start` themselves."""
+    """Settings for a whole `hospital run` of its own: a fresh database, its own topics (the ADT
+    relay's too: one warehouse per ADT topic), consumer group and data folder. Tests that move the window start replace `sim_start` themselves."""
     from hospital.local import TRANSFER_PARTITIONS
     from hospital.local.kafka import ensure_topics
 
     suffix = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(isolated_settings, data_dir=tmp_path / "data",
                                    transfers_topic=f"run-{suffix}", transfers_dlq_topic=f"run-{suffix}.dlq",
-                                   consumer_group=f"run-{suffix}")
+                                   consumer_group=f"run-{suffix}", adt_topic=f"adt-{suffix}")
     ensure_topics(kafka_bootstrap, {settings.transfers_topic: TRANSFER_PARTITIONS, settings.transfers_dlq_topic: 1})
     return settings

@@ -14,6 +14,9 @@ Faults:
   ledger row completed, writes its pid to MARKER and waits, before committing, for the test to
   kill it.
 
+- `relay --kill-in-transaction N`: the ADT relay, in its Nth Kafka transaction, once the batch's
+  messages are on the broker and before the commit, kills itself with SIGKILL.
+
 Tests build the command line with `command(...)` and run it with cwd = the repository root.
 """
 
@@ -68,6 +71,24 @@ def pause_before_commit(marker: Path) -> None:
     batch_ingest.record_loaded = record_loaded_then_pause
 
 
+def kill_in_transaction(transactions: int) -> None:
+    """Patch producer.adt_relay so that the relay dies by SIGKILL inside its Nth Kafka transaction,
+    after the batch's messages are delivered (to an open transaction) and before its commit."""
+    from producer import adt_relay
+
+    commit = adt_relay.Relay._commit
+    calls = [0]
+
+    def flush_then_die(self):
+        calls[0] += 1
+        if calls[0] >= transactions:
+            self.producer.flush(30)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return commit(self)
+
+    adt_relay.Relay._commit = flush_then_die
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     split = argv.index("--") if "--" in argv else len(argv)
@@ -77,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     consumer.add_argument("--exit-after-commits", type=int, required=True, metavar="N")
     ingest = parts.add_parser("ingest", help="database/batch_ingest.py with a fault")
     ingest.add_argument("--pause-before-commit", type=Path, required=True, metavar="MARKER")
+    relay = parts.add_parser("relay", help="producer/adt_relay.py with a fault")
+    relay.add_argument("--kill-in-transaction", type=int, required=True, metavar="N")
     fault, part_args = parser.parse_args(argv[:split]), argv[split + 1:]
-    if fault.part == "consumer":
+    if fault.part == "relay":
+        kill_in_transaction(fault.kill_in_transaction)
+        from producer.adt_relay import main as part_main
+    elif fault.part == "consumer":
         exit_after_commits(fault.exit_after_commits)
         from consumer.stream_consumer import main as part_main
     else:
