@@ -74,7 +74,7 @@ compose-test: setup
 
 # The window end to end. Demo and full keep their files apart (data/demo, data/full); the
 # warehouse holds one run at a time, so switching between them needs RUN_ARGS=--fresh.
-DEMO_ARGS := --people 100000 --target-size 200MB --speed 2880
+DEMO_ARGS := --people 100000 --target-size 200MB --speed 8640
 FULL_ARGS := --people 5000000 --target-size 5GB --speed 0
 
 demo: up

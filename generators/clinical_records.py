@@ -285,7 +285,6 @@ def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tic
     earliest = np.maximum(census.admitted_s - tick_start + MIN_STAY_S, 0)
     offsets = np.minimum(earliest + rng.random(len(census.patient)) * TICK_SECONDS, TICK_SECONDS - 1)
     leaving &= earliest < TICK_SECONDS - 1
-    census.in_bed[census.patient[leaving]] = False
     stay = ~leaving
     new_patient, new_ward, new_admitted = [], [], []
     if tick == 0 and len(census.patient) == 0:
@@ -306,6 +305,9 @@ def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tic
         new_patient.append(drawn)
         new_ward.append(np.full(len(drawn), w))
         new_admitted.append(tick_start + rng.random(len(drawn)) * (TICK_SECONDS - 2 * MIN_STAY_S))
+    # Beds free only now: a patient discharged in this tick is not admitted again in it (the new
+    # stay would begin before the old one ended).
+    census.in_bed[census.patient[leaving]] = False
     patient = np.concatenate(new_patient).astype(np.int64) if new_patient else np.empty(0, np.int64)
     ward = np.concatenate(new_ward).astype(np.int64) if new_ward else np.empty(0, np.int64)
     admitted = np.concatenate(new_admitted).astype(np.float64) if new_admitted else np.empty(0)

@@ -60,7 +60,7 @@ STABLE_ROWS_SQL = """
 SELECT o.xid::text, o.adt_outbox_id, o.trigger_event, o.source_table, o.source_id, o.source_row,
        p.hospital_number, pe.sa_id_number, pe.passport_number, pe.first_name, pe.last_name, pe.date_of_birth,
        pe.sex, pe.street_address, pe.suburb, pe.city, pe.province, pe.postal_code, pe.phone_number,
-       d.icd10_code, d.description, d.diagnosed_at
+       pe.passport_country, d.icd10_code, d.description, d.diagnosed_at
 FROM ops.adt_outbox o
 JOIN core.patient p ON p.patient_id = o.patient_id
 JOIN core.person pe ON pe.person_id = p.person_id

@@ -10,8 +10,8 @@ Segment mapping (README "HL7 v2 ADT messages" has the table):
        MSH-9 ADT^<event>^ADT_<event>; MSH-10 the control id (CONTROL_PREFIX + source key);
        MSH-11 P; MSH-12 2.5.1; MSH-17 ZAF; MSH-18 UNICODE UTF-8
   EVN  EVN-1 the event, EVN-2 the recorded time (the stored event time)
-  PID  PID-3 hospital number (CHBAH, MR) ~ SA ID (ZAF, NI) ~ passport (PPN; the issuing country is
-       not stored); PID-5 last^first; PID-7 birth date; PID-8 sex; PID-11 street^suburb^city^
+  PID  PID-3 hospital number (CHBAH, MR) ~ SA ID (ZAF, NI) ~ passport (its issuing country, PPN);
+       PID-5 last^first; PID-7 birth date; PID-8 sex; PID-11 street^suburb^city^
        province^postal code^ZAF^H; PID-13 phone (E.164)^PRN^PH
   PV1  PV1-2 I; PV1-3 ward^^^CHBAH; PV1-4 admission type; PV1-6 prior location (the ward left, or
        ^^^facility for an arrival from elsewhere); PV1-19 admission id^^^CHBAH^VN; PV1-36
@@ -78,6 +78,7 @@ class Patient:
     province: str
     postal_code: str
     phone_number: str
+    passport_country: str | None = None   # ISO 3166-1 alpha-3 of the issuing state
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def _pid(p: Patient) -> str:
     if p.sa_id_number:
         identifiers.append(_components(escape(p.sa_id_number), "", "", COUNTRY, "NI"))
     if p.passport_number:
-        identifiers.append(_components(escape(p.passport_number), "", "", "", "PPN"))
+        # The issuing state is the passport's assigning authority (CX-4).
+        identifiers.append(_components(escape(p.passport_number), "", "", escape(p.passport_country or ""), "PPN"))
     address = _components(escape(p.street_address), escape(p.suburb), escape(p.city), escape(p.province),
                           escape(p.postal_code), COUNTRY, "H")
     return _segment("PID", {1: "1", 3: REPETITION.join(identifiers),

@@ -433,3 +433,21 @@ def test_a_restart_replays_the_census_and_writes_the_same_bytes():
 
     uninterrupted = files(0, 12)
     assert files(8, 12) == uninterrupted[-len(files(8, 12)):]
+
+
+def test_one_patients_stays_never_overlap():
+    """A patient discharged in a tick is not admitted again before that discharge: each new stay
+    of a patient begins after the previous one ended (read back from the files' rows). A small
+    population, so that patients come back often."""
+    rows = simulate(hospital_population(size=3000), 2 * 96, vital_rows=20)
+    ended = {r["admission_id"]: datetime.fromisoformat(r["discharged_at"]) for r in rows["discharge"]}
+    by_patient = defaultdict(list)
+    for r in rows["admission"]:
+        by_patient[r["patient_id"]].append((datetime.fromisoformat(r["admitted_at"]), r["admission_id"]))
+    readmitted = 0
+    for stays in by_patient.values():
+        stays.sort()
+        for (_, first), (begins, _) in zip(stays, stays[1:]):
+            assert first in ended and ended[first] <= begins, (first, ended.get(first), begins)
+            readmitted += 1
+    assert readmitted > 0, "no patient came back: the test proves nothing"

@@ -80,7 +80,7 @@ hostile_text = st.text(alphabet=st.sampled_from(list("|^~\\&\r\n ab'-") + ["é",
 @given(first=hostile_text, last=hostile_text, street=hostile_text, suburb=hostile_text)
 def test_names_and_addresses_with_delimiters_round_trip_through_the_escape_rules(first, last, street, suburb):
     patient = Patient("H1", None, "AB1234567", first, last, date(1990, 5, 17), "F", street, suburb,
-                      "Johannesburg", "Gauteng", "1804", "+27111234567")
+                      "Johannesburg", "Gauteng", "1804", "+27111234567", "ZWE")
     message = parse(build_message(ADMISSION, patient))
 
     name = field(message, "PID", 5)[0]
@@ -89,4 +89,4 @@ def test_names_and_addresses_with_delimiters_round_trip_through_the_escape_rules
     assert message.unescape(str(address[0])) == street and message.unescape(str(address[1])) == suburb
     # the delimiters in the data did not break the structure around them
     assert len(message) == 4 and str(field(message, "PID", 7)) == "19900517"
-    assert str(field(message, "PID", 3)[-1][4]) == "PPN"
+    assert str(field(message, "PID", 3)[-1][4]) == "PPN" and str(field(message, "PID", 3)[-1][3]) == "ZWE"
