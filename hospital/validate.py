@@ -91,7 +91,7 @@ def measure(conn, rules: list[Rule]) -> list[Finding]:
         cur.execute("SET TRANSACTION READ ONLY")
         for rule in rules:
             cur.execute(rule.sql)
-            value, cases = cur.fetchone()
+            value, cases = cur.fetchone() or (None, 0)  # a grouped query over no rows returns none
             value = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
             findings.append(Finding(rule, value, int(cases or 0)))
     conn.rollback()

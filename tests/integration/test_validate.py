@@ -57,3 +57,9 @@ sql = "SELECT count(*), count(*) FROM clinical.admission"
     assert validate.main(["--rules", str(rules)]) == 1
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("VALIDATE FAIL") and "too_many_admissions" in last
+
+
+def test_an_empty_warehouse_is_a_clear_verdict_not_a_crash(isolated_settings, monkeypatch, capsys):
+    monkeypatch.setattr(validate, "load", lambda: isolated_settings)
+    assert validate.main([]) == 1
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("VALIDATE FAIL: no rule had cases")
