@@ -2,8 +2,10 @@
 
     hospital prepare --people 100000
 
-Each generator writes a manifest (rows, seed, parameters); a file is made again only when its
-manifest is missing or records other parameters, so a second `prepare` only checks and loads
+Each generator writes a manifest (rows, seed, parameters, the fingerprint of the code that made
+it); a file is made again only when its manifest is missing or records other parameters, another
+window start or other code (files of an older version of the generators are never loaded into a
+newer schema), so a second `prepare` only checks and loads
 (loading is idempotent). `hospital run` and the compose file's one-shot `population` job use it.
 """
 
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 from core.settings import Settings, SettingsError, load
+from generators.manifest import code_fingerprint
 
 
 def run_command(args: list[str], env: dict[str, str]) -> None:
@@ -32,6 +35,8 @@ def manifest_matches(path: Path, **expected) -> bool:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    if manifest.get("code") != code_fingerprint():
+        return False
     parameters = dict(manifest.get("parameters", {}), seed=manifest.get("seed"))
     return all(parameters.get(key) == value for key, value in expected.items())
 
@@ -39,7 +44,8 @@ def manifest_matches(path: Path, **expected) -> bool:
 def prepare_population(settings: Settings, people: int, env: dict[str, str]) -> None:
     """Generate the CSVs that are missing or were made with other parameters, then load them."""
     data = settings.data_dir
-    if not manifest_matches(data / "people.manifest.json", rows=people, seed=settings.seed):
+    if not manifest_matches(data / "people.manifest.json", rows=people, seed=settings.seed,
+                            sim_start=settings.sim_start.isoformat()):
         run_command(["generate-people", "--rows", str(people)], env)
         for stale in ("staff.manifest.json", "assigned_staff.manifest.json"):
             (data / stale).unlink(missing_ok=True)
