@@ -1,28 +1,25 @@
 """The one CSV format the project writes, and the one place it is written: RFC 4180, UTF-8, a
 header row, `\n` line ends, a field quoted only when it must be (it holds a comma, a quote or a
-line end), as Python's csv module writes it.
+line end: CR or LF), its quotes doubled.
 
-Three inputs, one format:
+Two inputs, one format:
 
-- `encode_rows(header, rows)`: any rows of values, through the csv module (small files, odd values).
-- `encode_columns(header, columns)`: text columns (the clinical record files, megabytes a tick):
-  joined directly when no value needs quoting, which is checked, else through the csv module.
-- `encode_arrays(fields, n)`: numpy byte-string columns for millions of rows (the population
-  files), without a Python loop per row; the caller guarantees no value needs quoting
-  (`check_plain` checks reference values when they are loaded).
+- `encode_rows(header, rows)`: any rows of values (small files, odd values), each field through `quote`.
+- `encode_arrays(fields, n)`: numpy byte-string columns for millions of rows (the population files,
+  the clinical record files), without a Python loop per row. Each part is already a CSV field's
+  text: numbers made by `int_bytes`, `zero_padded`, `formatted`; reference values made by
+  `csv_fields`, which quotes those that need it.
 
 Arrays: every field is given as one or more parts ('S' arrays, NUL-padded, or a bytes constant). The
 parts are laid side by side in one (rows x width) uint8 matrix, separated by commas and ended by
-a newline; dropping the NUL padding (`matrix[matrix != 0]`) leaves the rows back to back in row
-order. The caller guarantees no part contains a comma, quote, newline or NUL (reference values
-are checked when loaded), so no field needs quoting (RFC 4180).
+a newline; dropping the NUL padding (`bytes.translate`) leaves the rows back to back in row
+order. So no part may contain a NUL, and a part holds a comma, quote or line end only inside a
+field `csv_fields` quoted (or one `check_plain` refused).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
@@ -33,25 +30,39 @@ FORBIDDEN = (b",", b'"', b"\n", b"\r", b"\x00")
 NEEDS_QUOTING = (",", '"', "\n", "\r")
 
 
+def quote(value: object) -> str:
+    """One field's text: the value as str() writes it (None as empty), in double quotes with inner
+    quotes doubled when it holds a comma, a quote or a line end (CR or LF). The csv module cannot
+    be used for this: with `\n` line ends it leaves a lone CR unquoted, which a reader takes for
+    the end of the record."""
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    if any(mark in text for mark in NEEDS_QUOTING):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _line(values: Sequence[object]) -> str:
+    # A record of one empty field is written "" (a blank line would be no record at all).
+    if len(values) == 1 and quote(values[0]) == "":
+        return '""'
+    return ",".join(map(quote, values))
+
+
 def encode_rows(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     """The file's bytes: `header` and `rows` (values written as str() does), quoted where needed."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    lines = [_line(header), *map(_line, rows)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def encode_columns(header: Sequence[str], columns: Sequence[Sequence[str]]) -> bytes:
-    """The file's bytes from text columns of equal length: the same bytes as `encode_rows` over
-    the rows, joined directly when no value holds a comma, quote or line end (the usual case)."""
-    # One column: the csv module quotes an empty value (a blank line would be no row at all).
-    if len(columns) < 2 or any(mark in "".join(column) for column in columns for mark in NEEDS_QUOTING):
-        return encode_rows(header, zip(*columns))
-    if not len(columns[0]):
-        return (",".join(header) + "\n").encode("utf-8")
-    lines = "\n".join(map(",".join, zip(*columns)))
-    return (",".join(header) + "\n" + lines + "\n").encode("utf-8")
+def csv_fields(values: Iterable[str]) -> np.ndarray:
+    """Each value as the text of one CSV field ('S', UTF-8), quoted where needed (`quote`). For
+    reference values, made once; ValueError on a NUL, which encode_arrays drops."""
+    fields = []
+    for value in values:
+        if "\x00" in value:
+            raise ValueError(f"{value!r} contains NUL")
+        fields.append(quote(value).encode("utf-8"))
+    return np.array(fields, dtype=f"S{max(map(len, fields), default=1) or 1}")
 
 
 def check_plain(values: Sequence[bytes], what: str) -> None:
@@ -98,7 +109,7 @@ def encode_arrays(fields: Sequence[Sequence[Part]], n: int, block_rows: int = 81
                 matrix[:, column:column + len(part)] = np.frombuffer(part, dtype=np.uint8)
             else:
                 matrix[:, column:column + part.shape[1]] = part[start:stop]
-        pieces.append(matrix[matrix != 0].tobytes())
+        pieces.append(matrix.tobytes().translate(None, b"\x00"))  # drop the padding
     return b"".join(pieces)
 
 
@@ -142,9 +153,34 @@ def masked(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def int_bytes(values: np.ndarray) -> np.ndarray:
-    """Decimal representation of non-negative integers as an 'S' array."""
-    width = len(str(int(values.max()))) if len(values) else 1
-    return values.astype(np.int64).astype(f"S{width}")
+    """Decimal representation of non-negative integers as an 'S' array, without a Python call per
+    value: the digits of each, zero-padded to the widest (`zero_padded`), moved left past the
+    leading zeros."""
+    values = np.asarray(values).astype(np.int64)
+    if not len(values):
+        return np.zeros(0, dtype="S1")
+    if values.min() < 0:
+        raise ValueError("int_bytes takes non-negative integers")
+    width = len(str(int(values.max())))
+    digits = zero_padded(values, width).view(np.uint8).reshape(len(values), width)
+    count = np.ones(len(values), np.int64)
+    for power in range(1, width):
+        count += values >= 10 ** power
+    source = np.arange(width)[None, :] + (width - count)[:, None]
+    out = np.take_along_axis(digits, np.minimum(source, width - 1), axis=1)
+    out[source >= width] = 0
+    return out.view(f"S{width}").ravel()
+
+
+def formatted(values: np.ndarray, spec: str) -> np.ndarray:
+    """`spec % value` for each value (e.g. "%.1f", "%g") as an 'S' array: each distinct value is
+    formatted once (a tick's values repeat a great deal)."""
+    values = np.asarray(values)
+    if not len(values):
+        return np.zeros(0, dtype="S1")
+    distinct, index = np.unique(values, return_inverse=True)
+    texts = np.array([(spec % value).encode("ascii") for value in distinct.tolist()])
+    return texts[index.ravel()]
 
 
 def zero_padded(values: np.ndarray, width: int) -> np.ndarray:

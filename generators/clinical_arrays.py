@@ -13,6 +13,7 @@ import numpy as np
 
 from core import clinical_model as model
 from core import reference
+from core.csv_writer import check_plain, csv_fields
 
 SEX_ANY, SEX_F, SEX_M = 0, 1, 2
 FALLBACK_CODE = "R50.9"       # fever, unspecified: only if no case-mix row fits (never for the wards' rules)
@@ -115,6 +116,22 @@ class Regimens:
     unit: np.ndarray
     route: np.ndarray
     weight_age: dict         # sex 'F'/'M' -> (ages, median kg)
+
+    # The CSV text of the record columns (core/csv_writer.py), indexed by regimen.
+    @property
+    def drug_text(self) -> np.ndarray:
+        return csv_fields(self.drug.tolist())
+
+    @property
+    def route_text(self) -> np.ndarray:
+        return csv_fields(self.route.tolist())
+
+    @property
+    def unit_text(self) -> np.ndarray:
+        """Units follow the amount inside one field ("2 tablets"), so none may need quoting."""
+        units = np.array([u.encode("utf-8") for u in self.unit.tolist()])
+        check_plain(units.tolist(), "regimens.csv unit")
+        return units
 
     def weight_kg(self, age: np.ndarray, female: np.ndarray) -> np.ndarray:
         """WHO median weight (kg) for age (years) and sex, interpolated between table rows."""

@@ -35,7 +35,7 @@ import numpy as np
 
 from core.batch_files import KINDS, RecordKind
 from core.clinical_model import ADMISSION_TYPES, DISPOSITIONS
-from core.csv_writer import encode_columns
+from core.csv_writer import csv_fields, encode_arrays, formatted, header_line, int_bytes, zero_padded
 from core.settings import SAST
 from core.wards import rule_for
 from generators.clinical_arrays import TICKS_PER_DAY, ClinicalArrays, mask_bits, pick
@@ -60,10 +60,10 @@ LAB_LEVEL_SD = 0.85
 LAB_NOISE_SD = 0.5
 DIAGNOSED_WITHIN_S = 300  # diagnoses are recorded within 5 minutes of the admission
 
-# The three digit decimal strings of small numbers, and one decimal place for 0.0-99.9: a lookup
-# is far faster than formatting each value.
-_SMALL = np.array([str(i) for i in range(1000)])
-_TENTHS = np.array([f"{i / 10:.1f}" for i in range(1000)])
+# The decimal text of numbers below 100,000 (vital signs, staff ids), and with one decimal place for
+# 0.0-99.9: a lookup is far faster than formatting each value.
+_SMALL = int_bytes(np.arange(100_000))
+_TENTHS = np.array([f"{i / 10:.1f}".encode("ascii") for i in range(1000)])
 
 
 @dataclass
@@ -146,13 +146,45 @@ STAY_FIELDS = ("patient", "admission_id", "ward", "admitted_s", "primary", "code
 
 @dataclass
 class TickRecords:
-    """The text columns of each record kind for one tick (kind name -> list of str columns)."""
+    """The columns of each record kind for one tick (kind name -> one 'S' array per column, each
+    element the text of one CSV field; see core/csv_writer.py)."""
 
-    tables: dict[str, list[list[str]]]
+    tables: dict[str, list[np.ndarray]]
 
     def rows(self, kind: str) -> int:
         columns = self.tables.get(kind)
         return len(columns[0]) if columns else 0
+
+
+@dataclass
+class PopulationText:
+    """The CSV text of the population's values, made once: what the record columns index into."""
+
+    patient_id: np.ndarray
+    person_id: np.ndarray
+    ward_code: np.ndarray
+    icd10_code: np.ndarray
+
+    @classmethod
+    def of(cls, pop: "Population") -> "PopulationText":
+        cached = pop._cache.get("text")
+        if cached is None:
+            cached = pop._cache["text"] = cls(int_bytes(pop.patient_id), int_bytes(pop.person_id),
+                                              csv_fields(pop.ward_code.tolist()), csv_fields(pop.icd10_code.tolist()))
+        return cached
+
+
+def _choices(values) -> np.ndarray:
+    """Fixed words (roles, dispositions, flags) as CSV field text, to index into."""
+    return csv_fields(list(values))
+
+
+ROLES = ("primary", "external_cause", "secondary")
+_ROLE_TEXT = _choices(ROLES)
+_ADMISSION_TEXT = _choices(ADMISSION_TYPES)
+_DISPOSITION_TEXT = _choices(DISPOSITIONS)
+FLAGS = ("", "L", "H", "LL", "HH")
+_FLAG_TEXT = _choices(FLAGS)
 
 
 def tick_id_base(instant: datetime) -> int:
@@ -319,29 +351,43 @@ def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tic
         kept["coded"] = np.zeros((0, clin.chronic.shape[1]), bool)
     after = Census(**{name: np.concatenate([kept[name], new[name]]) for name in STAY_FIELDS}, in_bed=census.in_bed)
     return leaving, offsets, after
-def _ints(values: np.ndarray) -> list[str]:
+def _ints(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers as CSV text: small ones looked up, others by core.csv_writer.int_bytes."""
     values = np.asarray(values)
     if len(values) and values.min() >= 0 and values.max() < len(_SMALL):
-        return _SMALL[values].tolist()
-    return list(map(str, values.tolist()))
+        return _SMALL[values]
+    return int_bytes(values)
 
 
-def _timestamps(instant: datetime, offsets_s: np.ndarray) -> list[str]:
+def _ids(id_base: int, n: int) -> np.ndarray:
+    """The record ids of a tick's n rows of one kind, id_base + 1 .. id_base + n: the tick number's
+    digits, then the sequence zero-padded to ID_SEQUENCE_SPAN's width (id_base is a multiple of it)."""
+    if n >= ID_SEQUENCE_SPAN:
+        raise ValueError(f"{n} records of one kind in a tick: ids allow {ID_SEQUENCE_SPAN - 1}")
+    prefix = str(id_base // ID_SEQUENCE_SPAN).encode("ascii")
+    digits = len(str(ID_SEQUENCE_SPAN)) - 1
+    return np.strings.add(prefix, zero_padded(1 + np.arange(n), digits))
+
+
+def _timestamps(instant: datetime, offsets_s: np.ndarray) -> np.ndarray:
     """ISO timestamps with the SAST offset for whole-second offsets within the tick."""
-    return _tick_stamps(instant)[np.clip(offsets_s.astype(np.int64), 0, TICK_SECONDS - 1)].tolist()
+    return _tick_stamps(instant)[np.clip(offsets_s.astype(np.int64), 0, TICK_SECONDS - 1)]
 
 
 @lru_cache(maxsize=2)
 def _tick_stamps(instant: datetime) -> np.ndarray:
     """The timestamp of every second of the tick starting at `instant` (made once per tick, not per kind)."""
     local = instant.astimezone(SAST)
-    return np.array([(local + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S+02:00") for s in range(TICK_SECONDS)])
+    return np.array([(local + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S+02:00").encode("ascii")
+                     for s in range(TICK_SECONDS)])
 
 
 def _pick_staff(groups: list[np.ndarray], ward: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One of the ward's staff (groups[ward]) per row, drawn ward by ward in ward order."""
     staff = np.zeros(len(ward), np.int64)
-    for w in np.unique(ward):
-        rows = np.flatnonzero(ward == w)
+    by_ward = np.argsort(ward.astype(np.int16), kind="stable")  # each ward's rows in row order (a radix sort)
+    wards, first = np.unique(ward[by_ward], return_index=True)
+    for w, rows in zip(wards, np.split(by_ward, first[1:])):
         pool = groups[w]
         staff[rows] = pool[rng.integers(0, len(pool), len(rows))]
     return staff
@@ -358,24 +404,24 @@ def _by_cdf(cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # Records of one tick
 # ---------------------------------------------------------------------------------------------
 def _diagnoses(pop: Population, adm: dict, adm_offset: np.ndarray, rng: np.random.Generator):
-    """The diagnoses of new stays: (stay row, code index, role) in row order, primary first, then
+    """The diagnoses of new stays: (stay row, code index, role index into ROLES) in row order, primary first, then
     the external cause of an injury, then the coded chronic conditions the primary does not cover."""
     clin = ClinicalArrays.of(pop)
     n = len(adm["patient"])
     primary = adm["primary"]
     rows = [np.arange(n)]
     codes = [primary]
-    roles = [np.full(n, "primary", dtype=object)]
+    roles = [np.zeros(n, np.int64)]
     injured = np.flatnonzero(clin.code_injury[primary])
     if len(injured):
         fits = clin.external.fits(pop.age_years[adm["patient"][injured]], pop.female[adm["patient"][injured]])
         chosen = pick((fits & clin.code_external[primary[injured]]) * clin.external.weight, rng)
         cause = np.where(chosen >= 0, clin.external_code[np.maximum(chosen, 0)], clin.fallback_cause)
-        rows.append(injured), codes.append(cause), roles.append(np.full(len(injured), "external_cause", dtype=object))
+        rows.append(injured), codes.append(cause), roles.append(np.ones(len(injured), np.int64))
     covered = (clin.chronic_mask[None, :] & clin.code_mask[primary][:, None]) != 0
     secondary = adm["coded"] & ~covered & (clin.chronic_code[None, :] != primary[:, None])
     stay, k = np.nonzero(secondary)
-    rows.append(stay), codes.append(clin.chronic_code[k]), roles.append(np.full(len(stay), "secondary", dtype=object))
+    rows.append(stay), codes.append(clin.chronic_code[k]), roles.append(np.full(len(stay), 2, np.int64))
     row, code, role = np.concatenate(rows), np.concatenate(codes), np.concatenate(roles)
     order = np.argsort(row, kind="stable")
     row, code, role = row[order], code[order], role[order]
@@ -388,36 +434,37 @@ def tick_records(pop: Population, before: Census, leaving: np.ndarray, leave_off
                  rng: np.random.Generator) -> TickRecords:
     """All records of tick `tick` (starting at `instant`), with about `vital_rows` vital signs."""
     clin = ClinicalArrays.of(pop)
+    text = PopulationText.of(pop)
     id_base = tick_id_base(instant)
     tick_start = tick * TICK_SECONDS
     nurses, doctors = pop.duty.on_shift(instant)
     n_new = len(after.patient) - int((~leaving).sum())
     new = slice(len(after.patient) - n_new, len(after.patient))
     adm = after.take(new)
-    tables: dict[str, list[list[str]]] = {}
+    tables: dict[str, list[np.ndarray]] = {}
 
     # Admissions and their diagnoses (stays under way at the window's opening: at its first instant).
     adm_offset = np.maximum(adm["admitted_s"] - tick_start, 0.0)
     if n_new:
-        adm_type = np.array(ADMISSION_TYPES)[_by_cdf(clin.admission_cdf[adm["ward"]], rng)]
-        tables["admission"] = [_ints(adm["admission_id"]), _ints(pop.patient_id[adm["patient"]]),
-                               _ints(pop.person_id[adm["patient"]]), pop.ward_code[adm["ward"]].tolist(),
-                               _timestamps(instant, adm_offset), adm_type.tolist(),
+        adm_type = _ADMISSION_TEXT[_by_cdf(clin.admission_cdf[adm["ward"]], rng)]
+        tables["admission"] = [_ints(adm["admission_id"]), text.patient_id[adm["patient"]],
+                               text.person_id[adm["patient"]], text.ward_code[adm["ward"]],
+                               _timestamps(instant, adm_offset), adm_type,
                                _ints(_pick_staff(doctors, adm["ward"], rng))]
         rows, codes, roles, offset = _diagnoses(pop, adm, adm_offset, rng)
-        tables["diagnosis"] = [_ints(id_base + 1 + np.arange(len(rows))), _ints(adm["admission_id"][rows]),
-                               _ints(pop.patient_id[adm["patient"][rows]]), pop.icd10_code[codes].tolist(),
-                               roles.tolist(), _timestamps(instant, offset),
+        tables["diagnosis"] = [_ids(id_base, len(rows)), _ints(adm["admission_id"][rows]),
+                               text.patient_id[adm["patient"][rows]], text.icd10_code[codes],
+                               _ROLE_TEXT[roles], _timestamps(instant, offset),
                                _ints(_pick_staff(doctors, adm["ward"][rows], rng))]
 
     # Discharges end a stay; nothing of the stay is recorded after them.
     out = np.flatnonzero(leaving)
     if len(out):
         order = out[np.argsort(leave_offset[out], kind="stable")]
-        disposition = np.array(DISPOSITIONS)[_by_cdf(clin.disposition_cdf[before.ward[order]], rng)]
-        tables["discharge"] = [_ints(id_base + 1 + np.arange(len(order))), _ints(before.admission_id[order]),
-                               _ints(pop.patient_id[before.patient[order]]), pop.ward_code[before.ward[order]].tolist(),
-                               _timestamps(instant, leave_offset[order]), disposition.tolist(),
+        disposition = _DISPOSITION_TEXT[_by_cdf(clin.disposition_cdf[before.ward[order]], rng)]
+        tables["discharge"] = [_ids(id_base, len(order)), _ints(before.admission_id[order]),
+                               text.patient_id[before.patient[order]], text.ward_code[before.ward[order]],
+                               _timestamps(instant, leave_offset[order]), disposition,
                                _ints(_pick_staff(doctors, before.ward[order], rng))]
 
     # Everyone in a bed during the tick, and the part of the tick they were in it.
@@ -464,29 +511,32 @@ def _vital_signs(pop, stays, span, total, nurses, id_base, instant, tick_start, 
     """Vital signs: the age band's mean, the stay's conditions' shifts, the stay's own baseline and a
     slow swing (hashes of its key, so a stay's readings follow each other across ticks), a little noise."""
     vitals = ClinicalArrays.of(pop).vitals
+    text = PopulationText.of(pop)
     start, end, share = span
     owner, offset = _event_rows(_spread(share, total, rng), start, end, rng)
     n = len(owner)
-    key = stays["key"][owner]
-    band = _age_band(vitals.band_min_age, pop.age_years[stays["patient"][owner]])
+    key = stays["key"]
+    stay_band = _age_band(vitals.band_min_age, pop.age_years[stays["patient"]])
     shift = mask_bits(stays["mask"]).astype(np.float64) @ vitals.shift
     hours = (tick_start + offset) / 3600.0
     values = []
     for v, (low, high) in enumerate(VITAL_LIMITS):
+        # What is the stay's own (its level, the amplitude and period of its swing) is made once per
+        # stay, then spread over its rows.
+        sd = vitals.sd[stay_band, v]
+        level = vitals.mean[stay_band, v] + shift[:, v] + sd * VITAL_BASELINE_SD * hashed_normal(key, v)
         period = VITAL_SWING_HOURS[0] + (VITAL_SWING_HOURS[1] - VITAL_SWING_HOURS[0]) * hashed_uniform(key, 10 + v)
-        swing = np.sin(2 * np.pi * (hours / period + hashed_uniform(key, 20 + v)))
-        sd = vitals.sd[band, v]
-        value = (vitals.mean[band, v] + shift[owner, v] + sd * VITAL_BASELINE_SD * hashed_normal(key, v)
-                 + sd * VITAL_SWING_SD * swing + sd * VITAL_NOISE_SD * rng.standard_normal(n))
+        swing = np.sin(2 * np.pi * (hours / period[owner] + hashed_uniform(key, 20 + v)[owner]))
+        value = level[owner] + (sd * VITAL_SWING_SD)[owner] * swing + (sd * VITAL_NOISE_SD)[owner] * rng.standard_normal(n)
         values.append(np.clip(value, low, high))
     heart, systolic, resp, temp, spo2 = values
     diastolic = np.clip(systolic * 0.62 + rng.normal(0, 3, n), 25, 140)
     temperature = _TENTHS[np.round(temp * 10).astype(np.int64)]
-    temperature[rng.random(n) < TEMPERATURE_MISSING] = ""
+    temperature[rng.random(n) < TEMPERATURE_MISSING] = b""
     as_int = lambda x: np.round(x).astype(np.int64)  # noqa: E731
-    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[stays["patient"][owner]]),
-            pop.ward_code[stays["ward"][owner]].tolist(), _timestamps(instant, offset), _ints(as_int(heart)),
-            _ints(as_int(systolic)), _ints(as_int(diastolic)), _ints(as_int(resp)), temperature.tolist(),
+    return [_ids(id_base, n), text.patient_id[stays["patient"][owner]],
+            text.ward_code[stays["ward"][owner]], _timestamps(instant, offset), _ints(as_int(heart)),
+            _ints(as_int(systolic)), _ints(as_int(diastolic)), _ints(as_int(resp)), temperature,
             _ints(as_int(spo2)), _ints(_pick_staff(nurses, stays["ward"][owner], rng))]
 
 
@@ -521,15 +571,16 @@ def _lab_results(pop, stays, span, doctors, id_base, instant, rng):
         hit = (labs.range_test[r] == test) & (labs.range_min_age[r] <= age) & (age < labs.range_max_age[r])
         low[hit], high[hit] = labs.low[r], labs.high[r]
     width = high - low
-    flag = np.full(n, "", dtype=object)
-    flag[value < low] = "L"
-    flag[value > high] = "H"
-    flag[value < low - width / 2] = "LL"
-    flag[value > high + width] = "HH"
-    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[stays["patient"][owner]]),
-            pop.ward_code[stays["ward"][owner]].tolist(), np.array(labs.tests)[test].tolist(),
-            labs.names[test].tolist(), np.char.mod("%.1f", value).tolist(), labs.units[test].tolist(),
-            flag.tolist(), _timestamps(instant, offset), _ints(_pick_staff(doctors, stays["ward"][owner], rng))]
+    flag = np.zeros(n, np.int64)  # index into FLAGS
+    flag[value < low] = FLAGS.index("L")
+    flag[value > high] = FLAGS.index("H")
+    flag[value < low - width / 2] = FLAGS.index("LL")
+    flag[value > high + width] = FLAGS.index("HH")
+    text = PopulationText.of(pop)
+    return [_ids(id_base, n), text.patient_id[stays["patient"][owner]],
+            text.ward_code[stays["ward"][owner]], csv_fields(labs.tests)[test],
+            csv_fields(labs.names.tolist())[test], formatted(value, "%.1f"), csv_fields(labs.units.tolist())[test],
+            _FLAG_TEXT[flag], _timestamps(instant, offset), _ints(_pick_staff(doctors, stays["ward"][owner], rng))]
 
 
 def dose_amount(per_kg: np.ndarray, amount: np.ndarray, max_dose: np.ndarray, weight_kg: np.ndarray) -> np.ndarray:
@@ -557,17 +608,18 @@ def _medications(pop, stays, span, nurses, id_base, instant, rng):
     regimen = pick(per_day[owner], rng)
     weight = reg.weight_kg(age[owner], female[owner])
     amount = dose_amount(reg.per_kg[regimen], reg.amount[regimen], reg.max_dose[regimen], weight)
-    unit = reg.unit[regimen]
-    unit = np.where((unit == "tablet") & (amount != 1), "tablets", unit)
-    dose = np.char.add(np.char.add(np.char.mod("%g", np.round(amount, 2)), " "), unit)
-    return [_ints(id_base + 1 + np.arange(n)), _ints(pop.patient_id[patient[owner]]),
-            pop.ward_code[stays["ward"][owner]].tolist(), reg.drug[regimen].tolist(), dose.tolist(),
-            reg.route[regimen].tolist(), _timestamps(instant, offset), _ints(_pick_staff(nurses, stays["ward"][owner], rng))]
+    unit = reg.unit_text[regimen]
+    unit = np.where((unit == b"tablet") & (amount != 1), b"tablets", unit)
+    dose = np.strings.add(np.strings.add(formatted(np.round(amount, 2), "%g"), b" "), unit)
+    text = PopulationText.of(pop)
+    return [_ids(id_base, n), text.patient_id[patient[owner]],
+            text.ward_code[stays["ward"][owner]], reg.drug_text[regimen], dose,
+            reg.route_text[regimen], _timestamps(instant, offset), _ints(_pick_staff(nurses, stays["ward"][owner], rng))]
 
 
-def csv_bytes(kind: RecordKind, columns: list[list[str]]) -> bytes:
-    """The bytes of one record file of `kind`: its header and the rows of `columns`."""
-    return encode_columns(kind.header, columns)
+def csv_bytes(kind: RecordKind, columns: list[np.ndarray]) -> bytes:
+    """The bytes of one record file of `kind`: its header and the rows of `columns` (core/csv_writer.py)."""
+    return header_line(kind.header) + encode_arrays([[column] for column in columns], len(columns[0]))
 
 
 ALL_KINDS = tuple(KINDS.values())
