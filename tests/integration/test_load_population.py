@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import psycopg2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from database import load_population
 from database.connection import connect
@@ -166,7 +169,10 @@ def test_a_bulk_load_leaves_every_index_and_constraint_as_init_db_declares(isola
         assert schema_objects(conn) == declared
         names = {name for _, name, _ in declared}
         assert {"uq_person_sa_id_number", "ix_staff_assignment_ward_shift", "core.patient.fk_patient_person",
-                "core.person.uq_person_sa_id_number", "core.staff_assignment.fk_staff_assignment_covers_for"} <= names
+                "core.staff_assignment.fk_staff_assignment_covers_for"} <= names
+        definitions = {name: definition for _, name, definition in declared}
+        assert 'UNIQUE INDEX uq_person_sa_id_number ON core.person USING btree (sa_id_number COLLATE "C")' in \
+            definitions["uq_person_sa_id_number"]
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM ops.population_load")
             assert cur.fetchone()[0] == 0
@@ -323,3 +329,40 @@ def test_init_db_gives_an_older_person_table_the_passport_country_and_its_check(
         assert stored == passports_in_file(data_dir / "people.csv") | {(99000001, "P1", None)}
     finally:
         admin.close()
+
+
+# The person checks as first written, with regular expressions: the cheaper expressions init_db.sql
+# uses must let exactly the same values through.
+SPECIFICATION = {
+    "ck_person_identity": ("sa_id_number", r"^[0-9]{13}$"),
+    "ck_person_phone_e164": ("phone_number", r"^\+27[0-9]{9}$"),
+    "ck_person_postal_code": ("postal_code", r"^[0-9]{4}$"),
+}
+digit_like = st.text(st.sampled_from("0123456789+27 \n\t٣৪０x-"), max_size=14)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.one_of(digit_like, st.text(max_size=14).filter(lambda v: "\x00" not in v)), max_size=30))
+def test_the_person_checks_pass_exactly_what_their_regular_expressions_pass(isolated_settings, values):
+    """Each check's digit test (constraint text from the catalog), evaluated by PostgreSQL over
+    hostile values (Arabic-Indic, Bengali and full-width digits, spaces, line ends), agrees with
+    the regular expression it replaced."""
+    values += ["7801015800084", "+27821234567", "1862"]
+    conn = connect(isolated_settings.database_admin_url)
+    try:
+        with conn.cursor() as cur:
+            for name, (column, pattern) in SPECIFICATION.items():
+                cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                            "WHERE conrelid = 'core.person'::regclass AND conname = %s", (name,))
+                definition = cur.fetchone()[0]
+                # The format part of the check: ck_person_identity also tests citizenship, so its
+                # digit test is cut out of the definition.
+                digits = re.search(r"\(length\(\(?%s\)?(::text)?\) = \d+\).*?= ''::text\)" % column, definition)
+                assert digits, definition
+                expression = digits.group(0).replace(f"({column})::text", "x").replace(column, "x")
+                cur.execute(f"SELECT x, x ~ %s, coalesce({expression}, false) FROM unnest(%s::text[]) AS x",
+                            (pattern, values))
+                for value, by_pattern, by_check in cur.fetchall():
+                    assert by_pattern == by_check, (name, value)
+    finally:
+        conn.close()
