@@ -227,23 +227,21 @@ def build_roster(staff: pd.DataFrame, horizon: Horizon) -> pd.DataFrame:
 def check_cover(roster: pd.DataFrame, staff: pd.DataFrame, horizon: Horizon) -> list[str]:
     """Wards and shifts below their minimum cover (empty when all are met): nurses on each day and
     night shift; doctors on each weekday's day shift and call, and each weekend or holiday call."""
-    wards = reference.wards().set_index("ward_code")
+    wards = reference.wards()
     category = staff.set_index("staff_id").staff_category
     counts = roster.assign(category=roster.staff_id.map(category)).groupby(
         ["category", "ward_code", "day", "kind"]).size()
+    nurse = team_schedule(horizon)[["day", "kind"]].drop_duplicates().merge(wards, how="cross")
+    nurse["needed"] = np.where(nurse.kind == "day", nurse.min_nurses_day, nurse.min_nurses_night)
     days, working = working_days(horizon)
-    nurse_shifts = team_schedule(horizon)[["day", "kind"]].drop_duplicates()
-    need = []  # (category, ward, day, kind, needed)
-    for ward, info in wards.iterrows():
-        for day, kind in nurse_shifts.itertuples(index=False):
-            need.append(("nurse", ward, day, kind, info[f"min_nurses_{kind}"]))
-        for day, weekday in zip(days, working):
-            if weekday:
-                need += [("doctor", ward, day, "day", info.min_doctors_day),
-                         ("doctor", ward, day, "call", info.min_doctors_night)]
-            else:
-                need.append(("doctor", ward, day, "call", max(info.min_doctors_day, info.min_doctors_night)))
-    need = pd.DataFrame(need, columns=["category", "ward_code", "day", "kind", "needed"])
+    calendar = pd.DataFrame({"day": days, "working": working}).merge(wards, how="cross")
+    weekday, off = calendar[calendar.working], calendar[~calendar.working]
+    need = pd.concat([
+        nurse.assign(category="nurse"),
+        weekday.assign(category="doctor", kind="day", needed=weekday.min_doctors_day),
+        weekday.assign(category="doctor", kind="call", needed=weekday.min_doctors_night),
+        off.assign(category="doctor", kind="call", needed=np.maximum(off.min_doctors_day, off.min_doctors_night))],
+        ignore_index=True)[["category", "ward_code", "day", "kind", "needed"]]
     have = counts.reindex(pd.MultiIndex.from_frame(need[["category", "ward_code", "day", "kind"]]),
                           fill_value=0).to_numpy()
     short = need[have < need.needed.to_numpy()].assign(have=have[have < need.needed.to_numpy()])
