@@ -137,8 +137,8 @@ def doctor_schedule(lines_per_ward: dict[str, int], horizon: Horizon) -> pd.Data
     start_minute and end_minute (SAST wall-clock minutes since the epoch)."""
     doctor = duty_pattern("doctor")
     day_start, day_length = int(doctor["day_start_hour"] * 60), int(doctor["day_hours"] * 60)
-    call_start = {True: int(doctor["weekday_call_start_hour"] * 60), False: int(doctor["weekend_call_start_hour"] * 60)}
-    call_length = {True: int(doctor["weekday_call_hours"] * 60), False: int(doctor["weekend_call_hours"] * 60)}
+    weekday_call = int(doctor["weekday_call_start_hour"] * 60), int(doctor["weekday_call_hours"] * 60)
+    weekend_call = int(doctor["weekend_call_start_hour"] * 60), int(doctor["weekend_call_hours"] * 60)
     days, working = working_days(horizon)
     wards = reference.wards().set_index("ward_code")
     frames = []
@@ -152,15 +152,14 @@ def doctor_schedule(lines_per_ward: dict[str, int], horizon: Horizon) -> pd.Data
         day_line, day_index = np.nonzero(working[None, :] & ~post_call)
         call_line, call_index = np.nonzero(on_call)
         call_weekday = working[call_index]
-        call_begins = days[call_index] * 1440 + np.where(call_weekday, call_start[True], call_start[False])
+        call_begins = days[call_index] * 1440 + np.where(call_weekday, weekday_call[0], weekend_call[0])
+        call_ends = call_begins + np.where(call_weekday, weekday_call[1], weekend_call[1])
         frames.append(pd.DataFrame({
             "ward_code": ward, "line": np.concatenate([day_line, call_line]),
             "day": days[np.concatenate([day_index, call_index])],
             "kind": np.repeat(["day", "call"], [len(day_line), len(call_line)]),
             "start_minute": np.concatenate([days[day_index] * 1440 + day_start, call_begins]),
-            "end_minute": np.concatenate([days[day_index] * 1440 + day_start + day_length,
-                                          call_begins + np.where(call_weekday, call_length[True],
-                                                                 call_length[False])])}))
+            "end_minute": np.concatenate([days[day_index] * 1440 + day_start + day_length, call_ends])}))
     return pd.concat(frames, ignore_index=True)
 
 
