@@ -117,15 +117,15 @@ CREATE TABLE IF NOT EXISTS reference.ward (
     CONSTRAINT ck_ward_min_cover CHECK (min_doctors_day >= 0 AND min_doctors_night >= 0
                                         AND min_nurses_day >= 0 AND min_nurses_night >= 0)
 );
-COMMENT ON TABLE reference.ward IS 'Wards of the hospital with their beds and minimum staffing per 12-hour shift.';
+COMMENT ON TABLE reference.ward IS 'Wards of the hospital with their beds and minimum staffing (nurses per 12-hour shift, doctors by day and after hours).';
 COMMENT ON COLUMN reference.ward.ward_type IS 'general, icu, high_care, maternity, neonatal, paediatric, emergency, theatre, psychiatric.';
 COMMENT ON COLUMN reference.ward.bed_count IS 'Commissioned beds.';
-COMMENT ON COLUMN reference.ward.min_doctors_day IS 'Doctors of the ward''s speciality needed on the 07:00-19:00 shift.';
+COMMENT ON COLUMN reference.ward.min_doctors_day IS 'Doctors of the ward''s speciality needed in the daytime: the 08:00-16:00 ordinary shift on weekdays, the 24-hour call on weekends and public holidays.';
 COMMENT ON COLUMN reference.ward.min_nurses_night IS 'Nurses needed on the 19:00-07:00 shift (derived from beds).';
 COMMENT ON COLUMN reference.ward.ward_code IS 'Short stable code, W followed by two digits, for example W03.';
 COMMENT ON COLUMN reference.ward.ward_name IS 'Name on the ward sign, for example Ward 3 - Medical Ward 1.';
 COMMENT ON COLUMN reference.ward.department_code IS 'The department the ward belongs to; its speciality staffs the ward.';
-COMMENT ON COLUMN reference.ward.min_doctors_night IS 'Doctors of the ward''s speciality needed on the 19:00-07:00 shift.';
+COMMENT ON COLUMN reference.ward.min_doctors_night IS 'Doctors of the ward''s speciality needed on call after hours (16:00-08:00 after a weekday, all day on weekends and public holidays).';
 COMMENT ON COLUMN reference.ward.min_nurses_day IS 'Nurses needed on the 07:00-19:00 shift (derived from beds).';
 
 CREATE TABLE IF NOT EXISTS reference.icd10_code (
@@ -309,7 +309,7 @@ COMMENT ON COLUMN core.staff.person_id IS 'The person employed (a citizen or per
 COMMENT ON COLUMN core.staff.staff_category IS 'doctor, nurse, allied_health, administration or support.';
 COMMENT ON COLUMN core.staff.job_title IS 'Post title, for example Registrar, Professional Nurse or Porter.';
 COMMENT ON COLUMN core.staff.department_code IS 'The department the post belongs to.';
-COMMENT ON COLUMN core.staff.home_ward_code IS 'Ward on whose 12-hour rota the staff member works; NULL for staff off the ward rota.';
+COMMENT ON COLUMN core.staff.home_ward_code IS 'Ward on whose rota the staff member works (nurses'' 12-hour shifts, doctors'' days and calls); NULL for staff off the ward rota.';
 COMMENT ON COLUMN core.staff.hire_date IS 'First day of employment in this post.';
 
 CREATE TABLE IF NOT EXISTS core.doctor (
@@ -389,18 +389,35 @@ CREATE TABLE IF NOT EXISTS core.staff_assignment (
     CONSTRAINT fk_staff_assignment_staff FOREIGN KEY (staff_id) REFERENCES core.staff (staff_id),
     CONSTRAINT fk_staff_assignment_ward FOREIGN KEY (ward_code) REFERENCES reference.ward (ward_code),
     CONSTRAINT fk_staff_assignment_covers_for FOREIGN KEY (covers_for_staff_id) REFERENCES core.staff (staff_id),
-    CONSTRAINT ck_staff_assignment_kind CHECK (shift_kind IN ('day', 'night')),
-    CONSTRAINT ck_staff_assignment_twelve_hours CHECK (shift_end = shift_start + interval '12 hours')
+    CONSTRAINT ck_staff_assignment_kind CHECK (shift_kind IN ('day', 'night', 'call')),
+    CONSTRAINT ck_staff_assignment_length CHECK (
+        (shift_kind = 'day' AND shift_end - shift_start IN (interval '8 hours', interval '12 hours'))
+        OR (shift_kind = 'night' AND shift_end = shift_start + interval '12 hours')
+        OR (shift_kind = 'call' AND shift_end - shift_start IN (interval '16 hours', interval '24 hours')))
 );
-COMMENT ON TABLE core.staff_assignment IS 'Shift roster (assigned_staff.csv): who works which ward on which 12-hour shift.';
-COMMENT ON COLUMN core.staff_assignment.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
-COMMENT ON COLUMN core.staff_assignment.covers_for_staff_id IS 'Set on a replacement''s shift: the retired staff member whose rota slot it is.';
+-- A warehouse made before doctors had their own pattern knew only 12-hour day and night shifts.
+ALTER TABLE core.staff_assignment DROP CONSTRAINT IF EXISTS ck_staff_assignment_twelve_hours;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'ck_staff_assignment_length') THEN
+        ALTER TABLE core.staff_assignment DROP CONSTRAINT ck_staff_assignment_kind;
+        ALTER TABLE core.staff_assignment ADD CONSTRAINT ck_staff_assignment_kind
+            CHECK (shift_kind IN ('day', 'night', 'call'));
+        ALTER TABLE core.staff_assignment ADD CONSTRAINT ck_staff_assignment_length CHECK (
+            (shift_kind = 'day' AND shift_end - shift_start IN (interval '8 hours', interval '12 hours'))
+            OR (shift_kind = 'night' AND shift_end = shift_start + interval '12 hours')
+            OR (shift_kind = 'call' AND shift_end - shift_start IN (interval '16 hours', interval '24 hours')));
+    END IF;
+END $$;
+COMMENT ON TABLE core.staff_assignment IS 'Shift roster (assigned_staff.csv): who works which ward on which shift (nurses 12-hour days and nights, doctors weekday days and after-hours calls).';
+COMMENT ON COLUMN core.staff_assignment.shift_kind IS 'Nurses: day 07:00-19:00 or night 19:00-07:00 SAST. Doctors: day 08:00-16:00 on weekdays that are not public holidays, or call (16:00-08:00 after a weekday, 08:00-08:00 on weekends and public holidays).';
+COMMENT ON COLUMN core.staff_assignment.covers_for_staff_id IS 'Set on a replacement''s shift: the retired staff member whose rota slot (nurse''s team, doctor''s call line) it is.';
 COMMENT ON COLUMN core.staff_assignment.staff_assignment_id IS 'Row number in assigned_staff.csv, in order of shift start.';
 COMMENT ON COLUMN core.staff_assignment.staff_id IS 'The doctor or nurse on the shift.';
 COMMENT ON COLUMN core.staff_assignment.ward_code IS 'The ward worked, the staff member''s home ward.';
-COMMENT ON COLUMN core.staff_assignment.shift_date IS 'SAST date the shift starts on (a night shift ends the next day).';
-COMMENT ON COLUMN core.staff_assignment.shift_start IS 'Start of the shift, 07:00 or 19:00 SAST.';
-COMMENT ON COLUMN core.staff_assignment.shift_end IS 'End of the shift, exactly 12 hours after shift_start.';
+COMMENT ON COLUMN core.staff_assignment.shift_date IS 'SAST date the shift starts on (a night shift or a call ends the next day).';
+COMMENT ON COLUMN core.staff_assignment.shift_start IS 'Start of the shift: 07:00 or 19:00 SAST for nurses; 08:00 or 16:00 for doctors.';
+COMMENT ON COLUMN core.staff_assignment.shift_end IS 'End of the shift (exclusive): 12 hours after shift_start for nurses; 8 (day), 16 or 24 (call) for doctors.';
 
 -- ---------------------------------------------------------------------------
 -- stream: patient transfers from Kafka
@@ -1442,9 +1459,9 @@ COMMENT ON COLUMN analytics.staff_shift.job_title IS 'Post title, for example Re
 COMMENT ON COLUMN analytics.staff_shift.sanc_category IS 'South African Nursing Council category for nurses; NULL for doctors.';
 COMMENT ON COLUMN analytics.staff_shift.grade IS 'Doctor''s grade, intern ... chief_specialist; NULL for nurses.';
 COMMENT ON COLUMN analytics.staff_shift.speciality_code IS 'Doctor''s HPCSA speciality (reference.speciality); NULL for nurses, interns and community-service doctors.';
-COMMENT ON COLUMN analytics.staff_shift.shift_kind IS 'day 07:00-19:00 or night 19:00-07:00 SAST.';
+COMMENT ON COLUMN analytics.staff_shift.shift_kind IS 'Nurses: day 07:00-19:00 or night 19:00-07:00 SAST. Doctors: day 08:00-16:00 on weekdays, or call (16:00-08:00 after a weekday, 08:00-08:00 on weekends and public holidays).';
 COMMENT ON COLUMN analytics.staff_shift.shift_start IS 'Start of the shift (inclusive).';
-COMMENT ON COLUMN analytics.staff_shift.shift_end IS 'End of the shift (exclusive), 12 hours after shift_start.';
+COMMENT ON COLUMN analytics.staff_shift.shift_end IS 'End of the shift (exclusive): 12 hours after shift_start for nurses; 8, 16 or 24 for doctors.';
 COMMENT ON COLUMN analytics.staff_shift.covers_for_staff_id IS 'On a replacement''s shift: the retired staff member whose rota slot it is; NULL otherwise.';
 
 -- Invoker's rights are enough: the view it reads runs with its owner's.

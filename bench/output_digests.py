@@ -161,7 +161,7 @@ def _stream_population(folder: Path):
     doctor_ids = set(doctors.staff_id)
 
     def roster(_conn, start: datetime, end: datetime):
-        shifts = [(ward, datetime.fromisoformat(s), int(staff)) for ward, s, e, staff in
+        shifts = [(ward, datetime.fromisoformat(s), datetime.fromisoformat(e), int(staff)) for ward, s, e, staff in
                   zip(assigned.ward_code, assigned.shift_start, assigned.shift_end, assigned.staff_id)
                   if staff in doctor_ids and datetime.fromisoformat(e) > start and datetime.fromisoformat(s) < end]
         return transfers.Roster(shifts)

@@ -1,5 +1,7 @@
-"""Generate assigned_staff.csv: the 12-hour shift roster of every ward doctor and nurse over the
-horizon (default: the 9-day window plus a year), with retirements and the replacements who take over.
+"""Generate assigned_staff.csv: the shift roster of every ward doctor and nurse over the horizon
+(default: the 9-day window plus a year): nurses on 12-hour days and nights, doctors on weekday
+ordinary hours and after-hours calls (generators/roster.py), with retirements and the replacements
+who take over.
 
     python generators/assign_hospital_staff.py --staff data/staff.csv --out data/assigned_staff.csv
     hospital assign-staff
@@ -59,8 +61,10 @@ def check_horizon(staff_path: Path, horizon_days: int) -> None:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     defaults = settings_module.load()
     parser = argparse.ArgumentParser(
-        prog=prog, description="Generate assigned_staff.csv: 12-hour day (07:00-19:00) and night (19:00-07:00) "
-        "shifts for ward doctors and nurses, 14 shifts per 28 days, minimum cover on every ward and shift, "
+        prog=prog, description="Generate assigned_staff.csv: nurses on 12-hour day (07:00-19:00) and night "
+        "(19:00-07:00) shifts, 14 per 28 days; doctors on weekday day shifts (08:00-16:00, not on public "
+        "holidays) and calls (16:00-08:00 on weekdays, 24 h from 08:00 on weekends and holidays), at most "
+        "24 h on duty at a stretch and a post-call day off; minimum cover on every ward at every hour, "
         "retirees replaced from their retirement date.")
     parser.add_argument("--staff", type=Path, default=defaults.data_dir / "staff.csv",
                         help="staff.csv from generate-staff (default DATA_DIR/staff.csv)")

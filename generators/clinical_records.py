@@ -102,12 +102,18 @@ class DutyRoster:
     roster_start: np.ndarray       # seconds since the epoch (float)
     roster_end: np.ndarray
     _cache: dict = field(default_factory=dict, repr=False)
+    _boundaries: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every instant at which some shift starts or ends, sorted: between two neighbours the same
+        # rows cover every instant (nurses change at 07:00 and 19:00, doctors at 08:00 and 16:00).
+        self._boundaries = np.unique(np.concatenate([self.roster_start, self.roster_end]))
 
     def on_shift(self, instant: datetime) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(nurses per ward, doctors per ward) on duty at `instant`; never empty lists."""
         t = instant.timestamp()
-        # Shifts change at 07:00 and 19:00 SAST (05:00 and 17:00 UTC): one answer per shift.
-        key = int((t - 5 * 3600) // 43200)
+        # One answer per span between shift boundaries ([start, end) holds, hence side="right").
+        key = int(np.searchsorted(self._boundaries, t, side="right"))
         if key in self._cache:
             return self._cache[key]
         covering = (self.roster_start <= t) & (t < self.roster_end)

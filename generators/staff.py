@@ -19,7 +19,10 @@ STAFF_COLUMNS = ("staff_id", "person_id", "persal_number", "staff_category", "jo
 DOCTOR_COLUMNS = ("staff_id", "hpcsa_number", "grade", "speciality_code", "subspeciality")
 DEFAULT_STAFF = 6_800
 RETIREMENT_AGE = 65
-TEAMS = 4  # the rota has four teams; see generators.roster
+# Each ward holds four times its larger minimum cover of nurses and of doctors: the nurses' rota has
+# four teams, and doctors need as many to keep cover while a ward's callers of one day are post-call
+# the next, with no call two days running (generators.roster).
+TEAMS = 4
 
 # Share of the workforce by category (CHBAH: ~6,760 staff; doctors ~16%, nurses ~45%).
 CATEGORY_SHARES = {"doctor": 0.16, "nurse": 0.45, "allied_health": 0.09, "administration": 0.14, "support": 0.16}

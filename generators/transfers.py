@@ -33,7 +33,6 @@ from core.wards import eligibility, rule_for
 EVENTS_PER_TICK = 3
 # Above this many open transfers every event advances one of them instead of opening another.
 MAX_IN_FLIGHT = 12
-SHIFT_LENGTH = timedelta(hours=12)
 NAMESPACE = uuid.UUID("6f1f6c1e-3c55-4b7e-9a7e-2d5b0c3a1f00")
 
 # (weight, kind): ward -> ward inside the hospital, ward -> another facility, facility -> ward.
@@ -152,24 +151,27 @@ class Population:
 
 
 class Roster:
-    """Which doctors are on shift in which ward at which instant (12-hour shifts)."""
+    """Which doctors are on duty in which ward at which instant (shifts of any length: nurses'
+    12-hour shifts, doctors' 8-hour days and 16- or 24-hour calls)."""
 
-    def __init__(self, shifts: list[tuple[str, datetime, int]]) -> None:
-        """`shifts`: (ward_code, shift_start, staff_id) of doctors, in any order."""
-        by_ward: dict[str, list[tuple[datetime, int]]] = {}
-        for ward, start, staff_id in sorted(shifts):
-            by_ward.setdefault(ward, []).append((start, staff_id))
-        self._starts = {ward: [s for s, _ in rows] for ward, rows in by_ward.items()}
-        self._staff = {ward: [d for _, d in rows] for ward, rows in by_ward.items()}
+    def __init__(self, shifts: list[tuple[str, datetime, datetime, int]]) -> None:
+        """`shifts`: (ward_code, shift_start, shift_end, staff_id) of doctors, in any order."""
+        by_ward: dict[str, list[tuple[datetime, datetime, int]]] = {}
+        for ward, start, end, staff_id in sorted(shifts):
+            by_ward.setdefault(ward, []).append((start, end, staff_id))
+        self._starts = {ward: [s for s, _, _ in rows] for ward, rows in by_ward.items()}
+        self._shifts = by_ward
+        # No shift that starts this long before an instant can still cover it.
+        self._longest = max((end - start for _, start, end, _ in shifts), default=timedelta(0))
 
     def on_shift(self, ward: str, instant: datetime) -> list[int]:
         """Doctors whose shift in `ward` covers `instant` (start inclusive, end exclusive), sorted."""
         starts = self._starts.get(ward)
         if not starts:
             return []
-        lo = bisect.bisect_right(starts, instant - SHIFT_LENGTH)
+        lo = bisect.bisect_right(starts, instant - self._longest)
         hi = bisect.bisect_right(starts, instant)
-        return sorted(self._staff[ward][lo:hi])
+        return sorted(staff_id for _, end, staff_id in self._shifts[ward][lo:hi] if instant < end)
 
 
 @dataclass
@@ -392,7 +394,7 @@ def load_roster(conn, start: datetime, end: datetime) -> Roster:
     """Doctors' shifts that overlap [start, end)."""
     with conn.cursor() as cur:
         cur.execute("""
-            SELECT sa.ward_code, sa.shift_start, sa.staff_id
+            SELECT sa.ward_code, sa.shift_start, sa.shift_end, sa.staff_id
             FROM core.staff_assignment sa JOIN core.doctor d ON d.staff_id = sa.staff_id
             WHERE sa.shift_end > %s AND sa.shift_start < %s""", (start, end))
         shifts = cur.fetchall()

@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("hospital.local.cli", "start, stop or inspect the local PostgreSQL and Kafka (make up / make down)"),
     "generate-people": ("generators.generate_people_data", "write people.csv and hospital_patients.csv (synthetic Gauteng residents)"),
     "generate-staff": ("generators.generate_staff_doctors", "write staff.csv and doctors.csv from people.csv"),
-    "assign-staff": ("generators.assign_hospital_staff", "write assigned_staff.csv: the 12-hour shift roster with retirements"),
+    "assign-staff": ("generators.assign_hospital_staff", "write assigned_staff.csv: nurses' 12-hour rota, doctors' days and calls, with retirements"),
     "load-population": ("database.load_population", "COPY the reference data and generated CSVs into the warehouse"),
     "write-batches": ("producer.batch_writer", "write patient-record batch files into the landing folder every 15 simulated minutes"),
     "ingest-batches": ("database.batch_ingest", "load landed batch files into the warehouse, each exactly once"),

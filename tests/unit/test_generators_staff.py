@@ -144,22 +144,17 @@ def test_interns_and_community_service_doctors_have_no_speciality_and_the_rest_h
             assert d["grade"] in ("specialist", "principal_specialist", "chief_specialist"), d
 
 
-def shifts_by_staff(tables):
+def shifts_by_staff(tables, category=None):
+    """staff_id -> [(start, end, row)] in start order, of one staff category or of all."""
+    of = {s["staff_id"]: s["staff_category"] for s in tables["staff"]}
     by_staff = defaultdict(list)
     for a in tables["assigned_staff"]:
-        start, end = datetime.fromisoformat(a["shift_start"]), datetime.fromisoformat(a["shift_end"])
-        by_staff[a["staff_id"]].append((start, end, a))
+        if category is None or of[a["staff_id"]] == category:
+            start, end = datetime.fromisoformat(a["shift_start"]), datetime.fromisoformat(a["shift_end"])
+            by_staff[a["staff_id"]].append((start, end, a))
     for shifts in by_staff.values():
         shifts.sort(key=lambda item: item[0])
     return by_staff
-
-
-def test_shifts_are_twelve_hours_day_or_night_in_sast(tables):
-    for a in tables["assigned_staff"]:
-        start, end = datetime.fromisoformat(a["shift_start"]), datetime.fromisoformat(a["shift_end"])
-        assert start.utcoffset() == timedelta(hours=2) and end - start == timedelta(hours=12)
-        assert (a["shift_kind"], start.hour) in (("day", 7), ("night", 19))
-        assert start.date() == date.fromisoformat(a["shift_date"])
 
 
 def test_nobody_works_outside_their_employment(tables):
@@ -175,9 +170,38 @@ def test_nobody_works_outside_their_employment(tables):
             assert all(a["covers_for_staff_id"] == s["replaces_staff_id"] for _, _, a in shifts)
 
 
-def test_hours_and_rest_limits_hold_for_everyone(tables):
+@pytest.mark.parametrize("category", ["nurse", "doctor"])
+def test_a_replacement_takes_over_the_slot_from_the_retirement_date(tables, category):
+    """The retiree's shifts end by 00:00 on the retirement date; the replacement's begin no earlier
+    than the day before (the shift that runs into that midnight) and run past it."""
+    staff = {s["staff_id"]: s for s in tables["staff"]}
+    by_staff = shifts_by_staff(tables, category)
+    handed_over = 0
+    for new in tables["staff"]:
+        old = staff.get(new["replaces_staff_id"])
+        if old is None or new["staff_category"] != category or not by_staff.get(old["staff_id"]):
+            continue
+        retired = datetime.combine(date.fromisoformat(old["retirement_date"]), datetime.min.time(), SAST)
+        first_start, first_end, _ = by_staff[new["staff_id"]][0]
+        assert by_staff[old["staff_id"]][-1][1] <= retired
+        assert retired - timedelta(days=1) <= first_start and first_end > retired, new["staff_id"]
+        handed_over += 1
+    assert handed_over, f"no {category} retires within the horizon, so the test proves little"
+
+
+# --- Nurses: the 12-hour rota (BCEA s9-s11, s15) ------------------------------------------------
+
+def test_nurse_shifts_are_twelve_hours_day_or_night_in_sast(tables):
+    for staff_id, shifts in shifts_by_staff(tables, "nurse").items():
+        for start, end, a in shifts:
+            assert start.utcoffset() == timedelta(hours=2) and end - start == timedelta(hours=12)
+            assert (a["shift_kind"], start.hour) in (("day", 7), ("night", 19))
+            assert start.date() == date.fromisoformat(a["shift_date"])
+
+
+def test_nurses_hours_and_rest_limits_hold(tables):
     week, month = timedelta(days=7), timedelta(days=28)
-    for staff_id, shifts in shifts_by_staff(tables).items():
+    for staff_id, shifts in shifts_by_staff(tables, "nurse").items():
         starts = [s for s, _, _ in shifts]
         for (s1, e1, _), (s2, _, _) in zip(shifts, shifts[1:]):
             assert s2 - e1 >= timedelta(hours=12), staff_id           # 12 h rest between shifts
@@ -192,20 +216,119 @@ def test_hours_and_rest_limits_hold_for_everyone(tables):
             assert max(n - e for e, n in zip(edges, nexts)) >= timedelta(hours=36), staff_id
 
 
-def test_every_ward_meets_minimum_cover_on_every_shift_of_the_horizon(tables):
+# --- Doctors: weekday days and after-hours calls -------------------------------------------------
+# Public holidays in the test horizon (2 Mar - 16 May 2026), Public Holidays Act 36 of 1994,
+# written out here apart from the generator's rule: Human Rights Day (a Saturday), Good Friday,
+# Family Day, Freedom Day, Workers' Day.
+HOLIDAYS_2026 = {date(2026, 3, 21), date(2026, 4, 3), date(2026, 4, 6), date(2026, 4, 27), date(2026, 5, 1)}
+
+
+def working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in HOLIDAYS_2026
+
+
+def duty_blocks(shifts):
+    """Back-to-back shifts joined: [(start, end)] of each spell of continuous duty."""
+    blocks = []
+    for start, end, _ in shifts:
+        if blocks and blocks[-1][1] == start:
+            blocks[-1][1] = end
+        else:
+            blocks.append([start, end])
+    return blocks
+
+
+def test_doctors_work_ordinary_hours_on_working_weekdays_and_call_after_hours(tables):
+    kinds = set()
+    for staff_id, shifts in shifts_by_staff(tables, "doctor").items():
+        for start, end, a in shifts:
+            kinds.add(a["shift_kind"])
+            assert start.utcoffset() == timedelta(hours=2) and start.date() == date.fromisoformat(a["shift_date"])
+            if a["shift_kind"] == "day":       # 08:00-16:00, 40 ordinary hours a week
+                assert working_day(start.date()) and (start.hour, end - start) == (8, timedelta(hours=8)), a
+            elif working_day(start.date()):    # weekday call 16:00-08:00
+                assert (a["shift_kind"], start.hour, end - start) == ("call", 16, timedelta(hours=16)), a
+            else:                              # weekend or public holiday: 24 h from 08:00
+                assert (a["shift_kind"], start.hour, end - start) == ("call", 8, timedelta(hours=24)), a
+    assert kinds == {"day", "call"}
+
+
+def test_no_doctor_is_on_duty_for_more_than_24_hours_at_a_stretch(tables):
+    """24 h: Western Cape Health's cap on junior doctors' shifts, below the HPCSA's 30 h."""
+    longest = max(end - start for shifts in shifts_by_staff(tables, "doctor").values()
+                  for start, end in duty_blocks(shifts))
+    assert longest == timedelta(hours=24)
+
+
+def test_a_call_is_followed_by_a_post_call_day_of_rest(tables):
+    """No ordinary shift on the day a call ends, no call two days running: 24 h off after a call."""
+    calls = 0
+    for staff_id, shifts in shifts_by_staff(tables, "doctor").items():
+        for (_, call_end, a), (next_start, _, _) in zip(shifts, shifts[1:]):
+            if a["shift_kind"] == "call":
+                assert next_start - call_end >= timedelta(hours=24), staff_id
+                calls += 1
+    assert calls > 1000
+
+
+def test_doctors_do_at_most_eight_calls_in_any_28_days(tables):
+    """About one call in four days at most (interns contract 64-80 h of overtime a month)."""
+    most = 0
+    for shifts in shifts_by_staff(tables, "doctor").values():
+        calls = [start for start, _, a in shifts if a["shift_kind"] == "call"]
+        for i, first in enumerate(calls):
+            most = max(most, sum(1 for c in calls[i:] if c < first + timedelta(days=28)))
+    assert 4 <= most <= 8
+
+
+def test_doctors_average_40_ordinary_and_at_most_72_hours_a_week_over_28_days(tables):
+    """Ordinary hours within BCEA s9 (45 a week); all hours at most 72 a week over any 28 days of
+    full employment in the horizon (40 ordinary + commuted overtime, an estimate: see
+    core/reference/duty_patterns.csv)."""
+    first = SIM_START
+    averages = []
+    for shifts in shifts_by_staff(tables, "doctor").values():
+        for offset in range(0, HORIZON_DAYS - 28):
+            begin = first + timedelta(days=offset)
+            end = begin + timedelta(days=28)
+            if shifts[0][0] > begin + timedelta(days=2) or shifts[-1][1] < end - timedelta(days=2):
+                continue  # not employed all through this window
+            inside = [(s, e, a) for s, e, a in shifts if begin <= s < end]
+            ordinary = sum((e - s for s, e, a in inside if a["shift_kind"] == "day"), timedelta())
+            total = sum((e - s for s, e, _ in inside), timedelta())
+            assert ordinary <= timedelta(hours=4 * 40)
+            averages.append(total / timedelta(hours=1) / 4)
+    assert averages and 40 < sum(averages) / len(averages) < 64 and max(averages) <= 72
+
+
+def test_every_ward_has_its_minimum_cover_at_every_hour_of_the_horizon(tables):
+    """Counted at half past every hour from who is on duty then, apart from the shift structure:
+    nurses per 07:00-19:00 day and night; doctors at least min_doctors_night at any hour and
+    min_doctors_day 08:00-16:00 (on weekends and holidays from the 24-hour call)."""
     wards = reference.wards().set_index("ward_code")
     category = {s["staff_id"]: s["staff_category"] for s in tables["staff"]}
-    count = defaultdict(int)
+    step = timedelta(minutes=30)
+    edges = defaultdict(list)  # (ward, category) -> [(+1 at start, -1 at end)]
     for a in tables["assigned_staff"]:
-        count[a["ward_code"], a["shift_start"], category[a["staff_id"]]] += 1
-    first = SIM_START.date() - timedelta(days=1)
-    for offset in range(HORIZON_DAYS + 1):
-        day = first + timedelta(days=offset)
-        for kind, hour in (("day", 7), ("night", 19)):
-            start = datetime(day.year, day.month, day.day, hour, tzinfo=SAST).isoformat()
-            for ward, info in wards.iterrows():
-                assert count[ward, start, "doctor"] >= info[f"min_doctors_{kind}"], (ward, start)
-                assert count[ward, start, "nurse"] >= info[f"min_nurses_{kind}"], (ward, start)
+        key = (a["ward_code"], category[a["staff_id"]])
+        edges[key].append((datetime.fromisoformat(a["shift_start"]), 1))
+        edges[key].append((datetime.fromisoformat(a["shift_end"]), -1))
+    # The horizon's shifts start at 07:00 the day before the window and its last calls end at 08:00.
+    first = SIM_START - timedelta(hours=24 - 8) + step
+    instants = [first + timedelta(hours=h) for h in range(24 * (HORIZON_DAYS + 1) - 1)]
+    for (ward, role), changes in edges.items():
+        changes.sort()
+        on, i, info = 0, 0, wards.loc[ward]
+        for instant in instants:
+            while i < len(changes) and changes[i][0] <= instant:
+                on, i = on + changes[i][1], i + 1
+            if role == "nurse":
+                kind = "day" if 7 <= instant.hour < 19 else "night"
+                assert on >= info[f"min_nurses_{kind}"], (ward, instant)
+            else:
+                need = info.min_doctors_day if 8 <= instant.hour < 16 else info.min_doctors_night
+                assert on >= need, (ward, instant)
+    assert {role for _, role in edges} == {"nurse", "doctor"} and len(edges) == 2 * len(wards)
 
 
 def test_same_seed_gives_byte_identical_staff_and_roster(folder, tmp_path):

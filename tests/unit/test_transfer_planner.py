@@ -26,9 +26,15 @@ def hospital(days: int = 3, patients: int = 60):
     shifts = []
     for d in range(-1, days + 1):
         for w, ward in enumerate(WARDS):
-            for half in range(2):  # 07:00 and 19:00 shifts; staff ids encode ward and half
-                begins = START + timedelta(days=d, hours=7 + 12 * half)
-                shifts.append((ward, begins, 100 * (w + 1) + 10 * (d % 2) + half))
+            # Doctors' shapes: on even days a day shift 08:00-16:00 and a call 16:00-08:00, on odd
+            # days one 24-hour call from 08:00; staff ids encode ward, day parity and shift.
+            morning = START + timedelta(days=d, hours=8)
+            staff = 100 * (w + 1) + 10 * (d % 2)
+            if d % 2 == 0:
+                shifts.append((ward, morning, morning + timedelta(hours=8), staff))
+                shifts.append((ward, morning + timedelta(hours=8), morning + timedelta(hours=24), staff + 1))
+            else:
+                shifts.append((ward, morning, morning + timedelta(hours=24), staff + 2))
     return Population(refs, census, outpatients, WARDS, ["HJH", "CHBAH"]), shifts
 
 
@@ -67,8 +73,8 @@ def test_the_doctor_is_on_shift_in_the_responsible_ward():
         for e in p.tick(n):
             ward = e.from_place.ward_code or e.to_place.ward_code
             # Brute force over the roster, independent of Roster's bisect.
-            assert any(w == ward and s <= e.event_time < s + timedelta(hours=12) and staff == e.authorising_staff_id
-                       for w, s, staff in shifts)
+            assert any(w == ward and s <= e.event_time < end and staff == e.authorising_staff_id
+                       for w, s, end, staff in shifts)
 
 
 def test_a_new_transfer_starts_where_the_patient_is():
@@ -166,7 +172,8 @@ def test_transfers_into_a_ward_follow_its_rule():
         fitting = [w for w in wards if ref.fits(w)]
         if pid % 2 and fitting:
             census[pid] = fitting[pid % len(fitting)]
-    shifts = [(ward, START + timedelta(days=d, hours=7 + 12 * half), 1000 + 10 * w + half)
+    shifts = [(ward, START + timedelta(days=d, hours=7 + 12 * half), START + timedelta(days=d, hours=19 + 12 * half),
+               1000 + 10 * w + half)
               for d in range(-1, 5) for w, ward in enumerate(wards) for half in range(2)]
     population = Population(refs, census, [pid for pid in refs if pid not in census], wards, ["HJH", "CHBAH"],
                             beds={w: 60 for w in wards})
@@ -208,7 +215,8 @@ def real_hospital(patients: int = 3000, seed: int = 11):
         fitting = [w for w in wards if ref.fits(w)]
         if pid % 2:
             census[pid] = fitting[rng.randrange(len(fitting))]
-    shifts = [(ward, START + timedelta(days=d, hours=7 + 12 * half), 1000 + 10 * w + half)
+    shifts = [(ward, START + timedelta(days=d, hours=7 + 12 * half), START + timedelta(days=d, hours=19 + 12 * half),
+               1000 + 10 * w + half)
               for d in range(-1, 6) for w, ward in enumerate(wards) for half in range(2)]
     population = Population(refs, census, [pid for pid in refs if pid not in census], wards,
                             [r["facility_code"] for r in facility_rows],
