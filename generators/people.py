@@ -241,9 +241,9 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
     """Draw `n` people from the chunk's own random stream (seed, chunk index).
 
     Citizenship, names, streets and medical-scheme cover follow the person's suburb (suburbs.csv
-    profiles); children under CHILD_PHONE_AGE live in a guardian's household (see `households`):
-    her suburb, address, phone number, citizenship (and passport country), scheme (as a dependant)
-    and, for GUARDIAN_SURNAME_SHARE of them, her surname."""
+    profiles); children under CHILD_PHONE_AGE live in a guardian's household (see `households`) and
+    take the guardian's suburb, address, phone number, citizenship (and passport country), scheme
+    (as a dependant) and, for GUARDIAN_SURNAME_SHARE of them, surname."""
     rng = np.random.default_rng([seed, 1, chunk_index])
     birth_day, age_years, male = _ages_and_sexes(model, rng, n, reference_day)
     person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
@@ -262,8 +262,8 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
     group[child] = group[guardian]
 
     first, first_mail, last, last_mail = _names(model, rng, n, male, group)
-    shares = rng.random(len(child)) < GUARDIAN_SURNAME_SHARE
-    named, namer = child[shares], guardian[shares]
+    takes_surname = rng.random(len(child)) < GUARDIAN_SURNAME_SHARE
+    named, namer = child[takes_surname], guardian[takes_surname]
     last[named], last_mail[named] = last[namer], last_mail[namer]
 
     yymmdd = yymmdd_of(birth_day)
