@@ -167,6 +167,7 @@ CREATE TABLE IF NOT EXISTS core.person (
     province        text        NOT NULL,
     postal_code     char(4)     NOT NULL,
     medical_aid     text        NULL,
+    guardian_person_id bigint   NULL,
     CONSTRAINT pk_person PRIMARY KEY (person_id),
     CONSTRAINT ck_person_sex CHECK (sex IN ('F', 'M')),
     CONSTRAINT ck_person_citizenship CHECK (citizenship IN ('citizen', 'permanent_resident', 'foreign_national')),
@@ -179,7 +180,9 @@ CREATE TABLE IF NOT EXISTS core.person (
         AND (passport_country IS NULL OR passport_country ~ '^[A-Z]{3}$')),
     CONSTRAINT ck_person_phone_e164 CHECK (
         length(phone_number) = 12 AND left(phone_number, 3) = '+27' AND ltrim(substr(phone_number, 4), '0123456789') = ''),
-    CONSTRAINT ck_person_postal_code CHECK (length(postal_code) = 4 AND ltrim(postal_code, '0123456789') = '')
+    CONSTRAINT ck_person_postal_code CHECK (length(postal_code) = 4 AND ltrim(postal_code, '0123456789') = ''),
+    CONSTRAINT ck_person_guardian_not_self CHECK (guardian_person_id <> person_id),
+    CONSTRAINT fk_person_guardian FOREIGN KEY (guardian_person_id) REFERENCES core.person (person_id)
 );
 -- The checks are run on every row of a 5-million-row COPY, so they are written cheaply: "only
 -- digits" is `ltrim(x, '0123456789') = ''` (nothing is left once the digits are trimmed), which
@@ -198,6 +201,18 @@ BEGIN
         ALTER TABLE core.person ADD CONSTRAINT ck_person_passport_country CHECK (
             (passport_country IS NULL) = (passport_number IS NULL)
             AND (passport_country IS NULL OR passport_country ~ '^[A-Z]{3}$')) NOT VALID;
+    END IF;
+END
+$$;
+-- A person table made before households gets the guardian column (NULL for everyone already
+-- there), its check and its foreign key.
+ALTER TABLE core.person ADD COLUMN IF NOT EXISTS guardian_person_id bigint NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'ck_person_guardian_not_self') THEN
+        ALTER TABLE core.person
+            ADD CONSTRAINT ck_person_guardian_not_self CHECK (guardian_person_id <> person_id),
+            ADD CONSTRAINT fk_person_guardian FOREIGN KEY (guardian_person_id) REFERENCES core.person (person_id);
     END IF;
 END
 $$;
@@ -232,9 +247,10 @@ COMMENT ON TABLE core.person IS 'Synthetic Gauteng residents (people.csv). Perso
 COMMENT ON COLUMN core.person.sa_id_number IS 'YYMMDD SSSS C A Z: birth date, sequence (0000-4999 F, 5000-9999 M), citizenship (0 citizen, 1 permanent resident), 8, Luhn check digit. NULL for foreign nationals.';
 COMMENT ON COLUMN core.person.passport_number IS 'Passport or permit number; set for foreign nationals, who have no SA ID.';
 COMMENT ON COLUMN core.person.passport_country IS 'Issuing country of the passport, ISO 3166-1 alpha-3 (for example ZWE); set exactly when passport_number is (ck_person_passport_country). Drawn by the country of birth of Gauteng''s foreign-born (Census 2022; core/reference/passport_countries.csv).';
-COMMENT ON COLUMN core.person.phone_number IS 'E.164, +27 and nine digits (mobile or 011/010 landline). Children under 12 carry their guardian''s number (usually a woman 18-45 years older, at the same address); everyone else has a number of their own.';
+COMMENT ON COLUMN core.person.phone_number IS 'E.164, +27 and nine digits (mobile or 011/010 landline). Children under 12 carry their guardian''s number (guardian_person_id, at the same address); everyone else has a number of their own.';
 COMMENT ON COLUMN core.person.medical_aid IS 'Medical scheme name, or NULL for the uninsured majority; cover follows the suburb (core/reference/suburbs.csv medical_aid_share), children share their guardian''s scheme.';
 COMMENT ON COLUMN core.person.person_id IS 'Synthetic person number from people.csv.';
+COMMENT ON COLUMN core.person.guardian_person_id IS 'For a child under 12, the adult whose household the child lives in (a mother, father or grandmother, from the same generated chunk): same street address, suburb and phone number, the same medical scheme or none, usually the same surname. NULL for everyone 12 and older (fk_person_guardian).';
 COMMENT ON COLUMN core.person.first_name IS 'Given name, drawn by sex and name tradition (Nguni, Sotho, Afrikaans, ...).';
 COMMENT ON COLUMN core.person.last_name IS 'Surname, from the same name tradition as the first name.';
 COMMENT ON COLUMN core.person.sex IS 'F or M (for SA ID holders also in the ID''s sequence digits).';
@@ -1352,7 +1368,8 @@ SELECT p.person_id,
        p.city,
        p.province,
        p.postal_code,
-       p.medical_aid IS NOT NULL AS has_medical_aid
+       p.medical_aid IS NOT NULL AS has_medical_aid,
+       p.guardian_person_id
 FROM core.person p;
 COMMENT ON VIEW analytics.person IS 'People without names, ID or passport numbers, phone, email, street address or exact date of birth; identity replaced by a stable keyed pseudonym.';
 COMMENT ON COLUMN analytics.person.person_id IS 'As core.person.person_id.';
@@ -1364,6 +1381,7 @@ COMMENT ON COLUMN analytics.person.suburb IS 'Suburb or township of residence.';
 COMMENT ON COLUMN analytics.person.city IS 'City or metropolitan municipality of the suburb.';
 COMMENT ON COLUMN analytics.person.province IS 'Province of the suburb.';
 COMMENT ON COLUMN analytics.person.postal_code IS 'Four-digit postal code of the suburb.';
+COMMENT ON COLUMN analytics.person.guardian_person_id IS 'For a child under 12, the person_id of the guardian whose household the child lives in; NULL for everyone else.';
 COMMENT ON COLUMN analytics.person.has_medical_aid IS 'True when the person belongs to a medical scheme (the scheme is not shown).';
 
 CREATE OR REPLACE VIEW analytics.patient AS

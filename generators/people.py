@@ -19,7 +19,7 @@ from core.sa_id import make_sa_ids, unique_sequences, yymmdd_of
 PEOPLE_COLUMNS = (
     "person_id", "sa_id_number", "first_name", "last_name", "sex", "date_of_birth", "citizenship",
     "passport_number", "passport_country", "phone_number", "email", "street_address", "suburb", "city", "province",
-    "postal_code", "medical_aid",
+    "postal_code", "medical_aid", "guardian_person_id",
 )
 CHUNK_ROWS = 250_000
 MAX_ROWS = 50_000_000  # beyond this the SA ID sequence space per birth date runs short
@@ -29,21 +29,43 @@ MAX_ROWS = 50_000_000  # beyond this the SA ID sequence space per birth date run
 AGE_BAND_WEIGHTS = np.array([8.3, 8.0, 7.7, 7.5, 8.3, 10.0, 10.6, 9.6, 7.6, 5.8, 4.5, 3.6,
                              3.0, 2.2, 1.5, 0.9, 0.5, 0.25, 0.1, 0.05])
 # Name groups (first_names.csv / surnames.csv). South Africans draw theirs by their suburb's mix
-# (suburbs.csv names_* columns, from Census 2011 population group and home language); "foreign"
-# is the group of the region's other countries, carried by most foreign nationals.
+# (suburbs.csv names_* columns, from Census 2011 population group and home language); foreign
+# nationals mostly carry their passport country's (passport_countries.csv name_group: Sotho names
+# for Lesotho and Botswana, Nguni for Eswatini, "foreign", the region's other countries, for most).
 NAME_GROUPS = ("nguni", "sotho", "tsonga_venda", "afrikaans", "english", "indian", "foreign")
-FOREIGN_GROUP = NAME_GROUPS.index("foreign")
-FOREIGN_NAME_SHARE = 0.85  # foreign nationals with a name from the foreign group; the rest take the suburb's mix
+FOREIGN_NAME_SHARE = 0.85  # foreign nationals with their country's names; the rest take the suburb's mix
+# Foreign nationals by suburb: suburbs.csv foreign_share is the share of all residents. Migrants are
+# mostly of working age, so people 20-49 are WORKING_AGE_FOREIGN_FACTOR times as likely to be one as
+# older people and teenagers (3 to 1, estimate: Census 2022 finds migrants concentrated in working
+# ages, no ratio to hand); young children take their guardian's citizenship. The two factors are set
+# so that a suburb's share over all ages comes out at its foreign_share (Gauteng's age structure).
+WORKING_AGE_FOREIGN_FACTOR = 1.26
+OTHER_AGE_FOREIGN_FACTOR = 0.42
+PERMANENT_RESIDENT_SHARE = 0.012
 # A foreign national's chance of medical-scheme cover, relative to a South African in the same suburb
 # (estimate: GHS does not publish it by citizenship; few undocumented migrants have formal jobs).
 FOREIGN_AID_FACTOR = 0.3
 # Children under this age have no phone of their own: their phone_number is their guardian's
 # (estimate: few primary-school children own a phone).
 CHILD_PHONE_AGE = 12
-# The guardian is a woman of the same chunk this many years older than the child (inclusive..exclusive):
-# South African children live with their mothers far more than with their fathers (GHS 2018:
-# about 4 in 10 children live with their mother only, 1 in 3 with both parents).
-GUARDIAN_AGE_GAP = (18, 46)
+# Each child under CHILD_PHONE_AGE lives in a guardian's household: same address, phone and medical
+# scheme, and usually the same surname. Who the guardian is (male?, years older: low, high):
+# South African children live with their mother far more than with their father, and one in five
+# with neither parent, mostly with a grandmother (GHS 2018 as summarised by the South African Child
+# Gauge: about 43% with the mother only, 34% with both parents, 3% with the father only, 20% with
+# neither). The guardian is the mother for the mother-only and most two-parent households, the
+# father for the father-only and a few two-parent ones, a grandmother for most of the rest; the
+# shares and age gaps are estimates built on those figures.
+GUARDIAN_KINDS = {
+    "mother": (False, 18, 46),
+    "father": (True, 20, 56),
+    "grandmother": (False, 36, 76),
+}
+GUARDIAN_KIND_SHARES = (0.74, 0.06, 0.20)
+# Children with their guardian's surname (estimate: children born outside marriage take their
+# mother's surname unless the father is registered (Births and Deaths Registration Act s10), so a
+# mother's or grandmother's surname is the child's more often than not, but not always).
+GUARDIAN_SURNAME_SHARE = 0.8
 ADULT_AGE = 18
 # E-mail local parts end in a number that is a bijection of person_id (an affine map modulo 10^8,
 # 10^8 > MAX_ROWS), so no two people share an address, whatever their names.
@@ -116,11 +138,18 @@ class PeopleModel:
         self.postal_code = np.array([p.encode() for p in suburbs.postal_code], dtype="S4")
         check_plain(list(self.city) + list(self.province), "suburbs")
         self.aid_share = suburbs.medical_aid_share.astype(float).to_numpy()
+        self.foreign_share = suburbs.foreign_share.astype(float).to_numpy()
+        if not ((self.foreign_share >= 0) & (self.foreign_share * WORKING_AGE_FOREIGN_FACTOR <= 1)).all():
+            raise ValueError("suburbs.csv: foreign_share must lie in [0, 1 / WORKING_AGE_FOREIGN_FACTOR]")
         self.group_cumulative = _suburb_group_cumulative(suburbs)
         self._streets_by_suburb(suburbs.suburb.tolist(), reference.table("streets.csv"))
         countries = reference.table("passport_countries.csv")
         self.country = Weighted.of(countries.country_code.tolist(), countries.share_percent.astype(float),
                                    "passport countries")
+        unknown = set(countries.name_group) - set(NAME_GROUPS)
+        if unknown:
+            raise ValueError(f"passport_countries.csv names unknown name groups: {sorted(unknown)}")
+        self.country_group = np.array([NAME_GROUPS.index(g) for g in countries.name_group])
         schemes = reference.table("medical_schemes.csv")
         self.scheme = Weighted.of(schemes.scheme_name.tolist(), schemes.weight, "medical schemes")
         self.domains = np.array(EMAIL_DOMAINS)
@@ -193,6 +222,7 @@ class PeopleChunk:
     street: np.ndarray
     suburb_index: np.ndarray   # int index into the model's suburbs
     scheme: np.ndarray         # empty without medical-scheme cover
+    guardian_person_id: np.ndarray  # the guardian's person_id for children under CHILD_PHONE_AGE, else empty
 
 
 def generate_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, first_person_id: int,
@@ -210,28 +240,31 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
                n: int, reference_day: date, slots: np.ndarray) -> PeopleChunk:
     """Draw `n` people from the chunk's own random stream (seed, chunk index).
 
-    Names, streets and medical-scheme cover follow the person's suburb (suburbs.csv profiles);
-    children under CHILD_PHONE_AGE live with a guardian (see `guardians`) and take her suburb,
-    address, surname, phone number and scheme (as a dependant)."""
+    Citizenship, names, streets and medical-scheme cover follow the person's suburb (suburbs.csv
+    profiles); children under CHILD_PHONE_AGE live in a guardian's household (see `households`) and
+    take the guardian's suburb, address, phone number, citizenship (and passport country), scheme
+    (as a dependant) and, for GUARDIAN_SURNAME_SHARE of them, surname."""
     rng = np.random.default_rng([seed, 1, chunk_index])
     birth_day, age_years, male = _ages_and_sexes(model, rng, n, reference_day)
     person_id = np.arange(first_person_id, first_person_id + n, dtype=np.int64)
 
-    # Citizenship: foreign nationals concentrated in working ages (Gauteng holds half of SA's migrants).
-    u = rng.random(n)
-    foreign_share = np.where((age_years >= 20) & (age_years < 50), 0.09, 0.03)
-    citizenship = np.where(u < foreign_share, 2, np.where(u < foreign_share + 0.012, 1, 0)).astype(np.uint8)
-    foreign = citizenship == 2
-
     suburb_index = model.suburb.draw_index(rng, n)
-    group = model.draw_group(rng, suburb_index)
-    group = np.where(foreign & (rng.random(n) < FOREIGN_NAME_SHARE), FOREIGN_GROUP, group)
-    child, guardian = guardians(rng, age_years, male)
+    child, guardian = households(rng, age_years, male)
     suburb_index[child] = suburb_index[guardian]
+    citizenship = _citizenships(model, rng, suburb_index, age_years)
+    citizenship[child] = np.where(citizenship[guardian] == 2, 2, citizenship[child])
+    foreign = citizenship == 2
+    country = model.country.draw_index(rng, n)
+    country[child] = country[guardian]
+
+    group = model.draw_group(rng, suburb_index)
+    group = np.where(foreign & (rng.random(n) < FOREIGN_NAME_SHARE), model.country_group[country], group)
     group[child] = group[guardian]
 
     first, first_mail, last, last_mail = _names(model, rng, n, male, group)
-    last[child], last_mail[child] = last[guardian], last_mail[guardian]
+    takes_surname = rng.random(len(child)) < GUARDIAN_SURNAME_SHARE
+    named, namer = child[takes_surname], guardian[takes_surname]
+    last[named], last_mail[named] = last[namer], last_mail[namer]
 
     yymmdd = yymmdd_of(birth_day)
     sequence = unique_sequences(yymmdd, male, slots, chunk_index, n_chunks)
@@ -242,7 +275,7 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
     passport[:, :2] = letters
     passport[:, 2:] = zero_padded(rng.integers(0, 10_000_000, n), 7).view(np.uint8).reshape(n, 7)
     passport = masked(passport.view("S9").ravel(), foreign)
-    passport_country = masked(model.country.draw(rng, n), foreign)
+    passport_country = masked(model.country.values[country], foreign)
 
     phone = make_unique_phone_numbers(rng, person_id, seed % SUBSCRIBER_SPAN)
     phone[child] = phone[guardian]
@@ -259,29 +292,52 @@ def draw_chunk(model: PeopleModel, seed: int, chunk_index: int, n_chunks: int, f
     scheme = masked(model.scheme.draw(rng, n), insured)
     scheme[child] = scheme[guardian]
 
+    guardian_id = np.zeros(n, dtype=np.int64)
+    guardian_id[child] = person_id[guardian]
+    guardian_person_id = masked(int_bytes(guardian_id), guardian_id > 0)
+
     return PeopleChunk(person_id, sa_id, first, last, male, birth_day, citizenship, passport, passport_country,
-                       phone, email, house, street, suburb_index, scheme)
+                       phone, email, house, street, suburb_index, scheme, guardian_person_id)
 
 
-def guardians(rng: np.random.Generator, age_years: np.ndarray,
-              male: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(children, their guardians): indices of the people under CHILD_PHONE_AGE and, for each, a woman
-    of the same chunk GUARDIAN_AGE_GAP years older (any adult if the chunk has no such woman), drawn
-    uniformly. A chunk without adults (only possible in a tiny last chunk) leaves its children out."""
+def _citizenships(model: PeopleModel, rng: np.random.Generator, suburb_index: np.ndarray,
+                  age_years: np.ndarray) -> np.ndarray:
+    """Indices into CITIZENSHIPS: foreign nationals by their suburb's foreign_share, weighted by age
+    (see WORKING_AGE_FOREIGN_FACTOR), permanent residents PERMANENT_RESIDENT_SHARE of the rest.
+    Children under CHILD_PHONE_AGE are never drawn foreign here: they take their guardian's."""
+    factor = np.where((age_years >= 20) & (age_years < 50), WORKING_AGE_FOREIGN_FACTOR,
+                      np.where(age_years < CHILD_PHONE_AGE, 0.0, OTHER_AGE_FOREIGN_FACTOR))
+    foreign_share = model.foreign_share[suburb_index] * factor
+    u = rng.random(len(suburb_index))
+    return np.where(u < foreign_share, 2, np.where(u < foreign_share + PERMANENT_RESIDENT_SHARE, 1, 0)).astype(np.uint8)
+
+
+def households(rng: np.random.Generator, age_years: np.ndarray,
+               male: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(children, their guardians): indices of the people under CHILD_PHONE_AGE and, for each, an adult
+    of the same chunk: a mother, father or grandmother by GUARDIAN_KIND_SHARES, of that kind's sex and
+    age gap, drawn uniformly among the chunk's people who fit (any adult if none does). A guardian
+    may head several children. A chunk without adults (only possible in a tiny last chunk) leaves
+    its children out."""
     child = np.flatnonzero(age_years < CHILD_PHONE_AGE)
-    women = np.flatnonzero(~male & (age_years >= ADULT_AGE))
-    women = women[np.argsort(age_years[women], kind="stable")]
-    women_age = age_years[women]
-    low = np.searchsorted(women_age, age_years[child] + GUARDIAN_AGE_GAP[0], side="left")
-    high = np.searchsorted(women_age, age_years[child] + GUARDIAN_AGE_GAP[1], side="left")
-    u = rng.random(len(child))
-    pick = women[np.minimum(low + (u * (high - low)).astype(np.int64), len(women) - 1)] if len(women) else child
     adults = np.flatnonzero(age_years >= ADULT_AGE)
-    if len(adults):
-        fallback = adults[(u * len(adults)).astype(np.int64)]
-        guardian = np.where(high > low, pick, fallback)
-        return child, guardian
-    return child[:0], child[:0]
+    if not len(adults):
+        return child[:0], child[:0]
+    adults = adults[np.argsort(age_years[adults], kind="stable")]
+    kind = np.searchsorted(np.cumsum(GUARDIAN_KIND_SHARES)[:-1], rng.random(len(child)), side="right")
+    u = rng.random(len(child))
+    guardian = adults[(u * len(adults)).astype(np.int64)]
+    for k, (is_male, low_gap, high_gap) in enumerate(GUARDIAN_KINDS.values()):
+        pool = adults[male[adults] == is_male]  # still sorted by age
+        mine = np.flatnonzero(kind == k)
+        if not len(pool) or not len(mine):
+            continue
+        child_age = age_years[child[mine]]
+        low = np.searchsorted(age_years[pool], child_age + low_gap, side="left")
+        high = np.searchsorted(age_years[pool], child_age + high_gap, side="left")
+        pick = pool[np.minimum(low + (u[mine] * (high - low)).astype(np.int64), len(pool) - 1)]
+        guardian[mine] = np.where(high > low, pick, guardian[mine])
+    return child, guardian
 
 
 def _emails(model: PeopleModel, rng: np.random.Generator, person_id: np.ndarray, age_years: np.ndarray,
@@ -346,7 +402,7 @@ def encode_chunk(model: PeopleModel, chunk: PeopleChunk) -> bytes:
         [np.where(chunk.male, b"M", b"F").astype("S1")], [iso_dates(chunk.birth_day)],
         [np.array(CITIZENSHIPS)[chunk.citizenship]], [chunk.passport], [chunk.passport_country], [chunk.phone], chunk.email,
         [chunk.house, b" ", chunk.street], [model.suburb.values[s]], [model.city[s]],
-        [model.province[s]], [model.postal_code[s]], [chunk.scheme],
+        [model.province[s]], [model.postal_code[s]], [chunk.scheme], [chunk.guardian_person_id],
     ]
     return encode_arrays(fields, len(chunk.person_id))
 

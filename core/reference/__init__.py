@@ -6,11 +6,12 @@ The rest feed the generators: first_names.csv / surnames.csv (name, name_group, 
 suburbs.csv (real suburbs with their street-delivery postal codes, not PO-box codes, weighted by
 population, each with a profile: medical_aid_share and names_<group> weights of the name groups,
 from Census 2011 population group / home language and General Household Survey scheme cover, the
-`source` column saying which figures are cited and which are estimates), streets.csv (street_name,
+`source` column saying which figures are cited and which are estimates; foreign_share, the share of
+residents who are foreign nationals, with its own foreign_source), streets.csv (street_name,
 suburb, source: "known" for a real street in or bounding the suburb, "generic" for a common South
 African street name standing in where no real one was to hand), passport_countries.csv (ISO 3166-1
 alpha-3 issuing countries of foreign nationals' passports, by Census 2022 country of birth of
-international migrants, with sources), medical_schemes.csv (registered scheme names weighted by
+international migrants, with sources, and the name_group whose names their people mostly carry), medical_schemes.csv (registered scheme names weighted by
 approximate membership).
 lab_tests.csv: the laboratory tests the records name (test_code is the code in clinical.lab_result),
 with the LOINC code, its display name and the UCUM unit that interoperable exports use; the

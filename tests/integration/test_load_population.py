@@ -59,6 +59,19 @@ def passports_stored(conn) -> set[tuple[int, str, str]]:
         return set(cur.fetchall())
 
 
+def guardians_in_file(path) -> set[tuple[int, int]]:
+    """(child, guardian) person_id pairs of people.csv, read with csv."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {(int(r["person_id"]), int(r["guardian_person_id"])) for r in csv.DictReader(handle)
+                if r["guardian_person_id"]}
+
+
+def guardians_stored(conn) -> set[tuple[int, int]]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT person_id, guardian_person_id FROM core.person WHERE guardian_person_id IS NOT NULL")
+        return set(cur.fetchall())
+
+
 def test_loads_everything_once_even_when_run_twice(isolated_settings, data_dir, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
     assert load_population.main(["--data-dir", str(data_dir)]) == 0
@@ -74,6 +87,8 @@ def test_loads_everything_once_even_when_run_twice(isolated_settings, data_dir, 
         assert first["reference.facility"] >= 11
         passports = passports_in_file(data_dir / "people.csv")
         assert passports and passports_stored(conn) == passports
+        guardians = guardians_in_file(data_dir / "people.csv")
+        assert guardians and guardians_stored(conn) == guardians
         with (data_dir / "doctors.csv").open(newline="") as handle:
             without = {int(d["staff_id"]) for d in csv.DictReader(handle) if not d["speciality_code"]}
         with conn.cursor() as cur:
@@ -103,8 +118,15 @@ def test_a_partly_loaded_warehouse_is_completed_without_duplicates(isolated_sett
     monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
     partial = tmp_path / "partial"
     partial.mkdir()
-    lines = (data_dir / "people.csv").read_text().splitlines(keepends=True)
-    (partial / "people.csv").write_text("".join(lines[:1001]))
+    # The first thousand people, less the children whose guardian is not among them: a warehouse
+    # holds whole households (fk_person_guardian), so a cut of people.csv must too.
+    with (data_dir / "people.csv").open(newline="", encoding="utf-8") as handle:
+        first = list(csv.DictReader(handle))[:1000]
+    kept = {p["person_id"] for p in first}
+    with (partial / "people.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(first[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(p for p in first if p["guardian_person_id"] in kept | {""})
     assert load_population.main(["--data-dir", str(partial)]) == 0
     assert load_population.main(["--data-dir", str(data_dir)]) == 0
     conn = connect(isolated_settings.database_url)
@@ -250,6 +272,24 @@ def test_a_passport_without_its_country_fails_in_one_line_naming_the_check(isola
     assert load_population.main(["--data-dir", str(folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ck_person_passport_country" in err, err
+
+
+def test_a_guardian_who_is_no_person_fails_in_one_line_naming_the_foreign_key(isolated_settings, data_dir,
+                                                                             tmp_path, monkeypatch, capsys):
+    lines = (data_dir / "people.csv").read_bytes().splitlines()
+    assert lines[0].endswith(b",guardian_person_id")
+    line = next(i for i, row in enumerate(lines[1:], 1) if not row.endswith(b","))
+    guardian = lines[line].rsplit(b",", 1)[1]
+    folder = _broken_copy(data_dir, tmp_path, "people.csv", line, b"," + guardian, b",99999999")
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+    assert load_population.main(["--data-dir", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fk_person_guardian" in err, err
+    conn = connect(isolated_settings.database_url)
+    try:
+        assert counts(conn)["core.person"] == 0
+    finally:
+        conn.close()
 
 
 def test_a_begun_bulk_load_cannot_commit_unfinished_and_only_population_tables_take_one(isolated_settings):

@@ -159,6 +159,7 @@ def hostile_person(i: int) -> dict[str, str]:
     for n, column in enumerate(PERSON_TEXT):
         row[column] = hostile(i + n)
     row["passport_country"] = "ZWE" if foreign else ""
+    row["guardian_person_id"] = ""
     if not foreign:
         row["passport_number"] = ""
     return row

@@ -64,6 +64,20 @@ def test_every_suburb_has_a_sourced_profile():
     assert suburbs.source.str.contains("Census 2011|GHS|estimate", case=False).all()
 
 
+def test_every_suburb_has_a_sourced_foreign_national_share():
+    suburbs = reference.table("suburbs.csv")
+    share = suburbs.foreign_share.astype(float)
+    assert share.between(0.0, 0.5).all()
+    # A share without a citation says it is an estimate.
+    assert suburbs.foreign_source.str.contains("GCRO|Census|estimate", case=False).all()
+    assert not suburbs.foreign_source[~suburbs.foreign_source.str.contains("estimate", case=False)].empty
+
+
+def test_every_passport_country_names_a_name_group_of_the_name_lists():
+    groups = set(reference.table("surnames.csv").name_group) & set(reference.table("first_names.csv").name_group)
+    assert set(reference.table("passport_countries.csv").name_group) <= groups
+
+
 def test_every_suburb_has_streets_of_its_own():
     suburbs = set(reference.table("suburbs.csv").suburb)
     streets = reference.table("streets.csv")
