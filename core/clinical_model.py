@@ -127,6 +127,7 @@ def checked() -> bool:
         if set(table(name).test_code) - lab_codes:
             raise ModelError(f"{name}: tests not in lab_tests.csv: {sorted(set(table(name).test_code) - lab_codes)}")
     _check_condition_wards()
+    _check_rules_covered()
     outcomes = table("ward_outcomes.csv")
     if (abs(outcomes[list(DISPOSITIONS)].sum(axis=1) - 1) > 1e-6).any():
         raise ModelError("ward_outcomes.csv: dispositions of a group must add up to 1")
@@ -134,6 +135,24 @@ def checked() -> bool:
     if (abs(mix[list(ADMISSION_TYPES)].sum(axis=1) - 1) > 1e-6).any():
         raise ModelError("admission_mix.csv: admission types of a group must add up to 1")
     return True
+
+
+def _check_rules_covered() -> None:
+    """Every patient a ward's rule admits (ward_eligibility.csv: sex, age band) fits a case-mix row
+    of the ward's group, so a stay in it is never left without a diagnosis. ModelError otherwise."""
+    group_of = ward_group()
+    mix = table("case_mix.csv")
+    for row in reference.table("ward_eligibility.csv").itertuples():
+        for group in {group_of[ward] for ward in row.ward_codes.split("|")}:
+            for sex in ("F", "M") if row.sex == "*" else (row.sex,):
+                rows = mix[(mix.case_mix_group == group) & mix.sex.isin(["*", sex])]
+                reached = float(row.min_age_years)
+                for low, high in sorted(zip(rows.min_age_years, rows.max_age_years)):
+                    if low <= reached:
+                        reached = max(reached, high)
+                if reached < float(row.max_age_years):
+                    raise ModelError(f"case_mix.csv: {group} has no row for sex {sex} at age {reached} "
+                                     f"(its wards' rule '{row.rule}' admits {row.min_age_years}-{row.max_age_years})")
 
 
 def _check_condition_wards() -> None:
