@@ -73,8 +73,10 @@ def ward_group() -> dict[str, str]:
     return groups
 
 
+@lru_cache(maxsize=None)
 def conditions() -> dict[str, tuple[str, ...]]:
-    """Condition name -> its ICD-10 code prefixes, in table order (at most 64: a bit each)."""
+    """Condition name -> its ICD-10 code prefixes, in table order (at most 64: a bit each). Read
+    once (the ward rule asks it per patient); callers must not change the dict."""
     frame = table("conditions.csv")
     if len(frame) > 64:
         raise ModelError("conditions.csv: at most 64 conditions (one bit each)")
