@@ -182,8 +182,9 @@ def census_diagnoses(rng: np.random.Generator, ward_index: np.ndarray, age: np.n
         icd10_max_age=icd.max_age_years.astype(float).fillna(999).astype(np.int64).to_numpy(),
         duty=None, chronic_conditions=chronic[admitted].astype(str))
     drawn = draw_stays(pop, np.arange(len(admitted)), ward_index[admitted].astype(np.int64), rng)["primary"]
-    primary = np.zeros(len(ward_index), dtype=np.char.encode(codes).dtype)
-    primary[admitted] = np.char.encode(codes)[drawn]
+    encoded = np.char.encode(codes, "ascii")
+    primary = np.zeros(len(ward_index), dtype=encoded.dtype)
+    primary[admitted] = encoded[drawn]
     return primary
 
 
