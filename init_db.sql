@@ -272,11 +272,13 @@ CREATE TABLE IF NOT EXISTS core.patient (
     chronic_conditions  text        NULL,
     current_ward_code   text        NULL,
     current_ward_since  timestamptz NULL,
+    current_primary_icd10 text      NULL,
     CONSTRAINT pk_patient PRIMARY KEY (patient_id),
     CONSTRAINT uq_patient_hospital_number UNIQUE (hospital_number),
     CONSTRAINT uq_patient_person UNIQUE (person_id),
     CONSTRAINT fk_patient_person FOREIGN KEY (person_id) REFERENCES core.person (person_id),
     CONSTRAINT fk_patient_current_ward FOREIGN KEY (current_ward_code) REFERENCES reference.ward (ward_code),
+    CONSTRAINT fk_patient_current_primary_icd10 FOREIGN KEY (current_primary_icd10) REFERENCES reference.icd10_code (icd10_code),
     CONSTRAINT ck_patient_blood_group CHECK (blood_group IN ('O+', 'O-', 'A+', 'A-', 'B+', 'B-', 'AB+', 'AB-'))
 );
 COMMENT ON TABLE core.patient IS 'Registered patients of the hospital (hospital_patients.csv); every patient is a person.';
@@ -288,6 +290,17 @@ COMMENT ON COLUMN core.patient.person_id IS 'The person this patient is (one pat
 COMMENT ON COLUMN core.patient.registration_date IS 'Day the patient was first registered at the hospital (2000 or birth at the earliest).';
 COMMENT ON COLUMN core.patient.blood_group IS 'ABO and RhD group, for example O+ (SANBS donor distribution).';
 COMMENT ON COLUMN core.patient.current_ward_since IS 'When the patient arrived in current_ward_code (SAST on the wire); NULL when not admitted.';
+COMMENT ON COLUMN core.patient.current_primary_icd10 IS 'WHO ICD-10 primary diagnosis of the stay under way in current_ward_code, as the census at the window start gave it (a transfer inside the hospital keeps it); NULL when not admitted or not known.';
+-- A patient table made before the census carried its diagnoses gets the column (NULL: not known).
+ALTER TABLE core.patient ADD COLUMN IF NOT EXISTS current_primary_icd10 text NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'fk_patient_current_primary_icd10') THEN
+        ALTER TABLE core.patient ADD CONSTRAINT fk_patient_current_primary_icd10
+            FOREIGN KEY (current_primary_icd10) REFERENCES reference.icd10_code (icd10_code);
+    END IF;
+END
+$$;
 
 CREATE TABLE IF NOT EXISTS core.staff (
     staff_id            bigint      NOT NULL,

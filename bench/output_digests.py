@@ -122,18 +122,24 @@ def _writer_population(folder: Path, start: datetime, end: datetime):
         icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex_restriction.to_numpy(dtype=str),
         icd10_min_age=icd.min_age.astype(np.int64).to_numpy(), icd10_max_age=icd.max_age.astype(np.int64).to_numpy(),
         duty=writer._duty_roster(wards, working, roster),
-        **_census_of(writer, joined, wards, start))
+        **_census_of(writer, joined, wards, icd.icd10_code, start))
 
 
-def _census_of(writer, joined, wards, start: datetime) -> dict:
-    """The chronic conditions and window-opening census, for a writer that reads them (else nothing)."""
+def _census_of(writer, joined, wards, icd10_codes, start: datetime) -> dict:
+    """The chronic conditions and window-opening census (with its diagnoses where the writer reads
+    them), for a writer that reads them (else nothing)."""
     if not hasattr(writer, "window_census"):
         return {}
+    import inspect
+
     import pandas as pd
     since = pd.to_datetime(joined.current_ward_since.replace("", None), utc=True)
     seconds = (since - pd.Timestamp(start)).dt.total_seconds()
     frame = joined.assign(since_s=seconds.map(lambda s: "" if pd.isna(s) else repr(float(s))))
-    return writer.window_census(frame, wards.ward_code)
+    if "icd10_codes" not in inspect.signature(writer.window_census).parameters:
+        return writer.window_census(frame, wards.ward_code)
+    primary = joined.current_primary_icd10 if "current_primary_icd10" in joined else ""
+    return writer.window_census(frame.assign(primary_icd10=primary), wards.ward_code, icd10_codes)
 
 
 def _stream_population(folder: Path):
@@ -147,14 +153,18 @@ def _stream_population(folder: Path):
     # Sex and fractional age at the window start, since the one ward rule (core/wards.py).
     person = {pid: (sex == "M", (start - date.fromisoformat(born)).days / 365.2425)
               for pid, sex, born in zip(people.person_id, people.sex, people.date_of_birth)}
-    rows = sorted(((int(p), n, ids[person_id] or None, ward, *person[person_id]) for p, n, person_id, ward in
-                   zip(patients.patient_id, patients.hospital_number, patients.person_id, patients.current_ward_code)))
+    primary = patients.current_primary_icd10 if "current_primary_icd10" in patients else [""] * len(patients)
+    rows = sorted(((int(p), n, ids[person_id] or None, ward, *person[person_id], code or None)
+                   for p, n, person_id, ward, code in zip(patients.patient_id, patients.hospital_number,
+                                                          patients.person_id, patients.current_ward_code, primary)))
     admitted = [r for r in rows if r[3]]
     others = [r for r in rows if not r[3]][:2000]
     with_person = hasattr(transfers.PatientRef, "fits")
+    with_primary = "primary_icd10" in getattr(transfers.PatientRef, "__dataclass_fields__", {})
     population = transfers.Population(
-        patients={pid: transfers.PatientRef(pid, number, sa_id, *((male, age) if with_person else ()))
-                  for pid, number, sa_id, _, male, age in admitted + others},
+        patients={pid: transfers.PatientRef(pid, number, sa_id, *((male, age) if with_person else ()),
+                                            *((code,) if with_primary else ()))
+                  for pid, number, sa_id, _, male, age, code in admitted + others},
         census={pid: ward for pid, _, _, ward, *_ in admitted}, outpatients=[pid for pid, *_ in others],
         wards=sorted(wards.ward_code), facilities=sorted(facilities.facility_code),
         beds={code: int(beds) for code, beds in zip(wards.ward_code, wards.bed_count)})

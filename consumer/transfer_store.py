@@ -161,8 +161,12 @@ WITH batch AS (
     SELECT DISTINCT ON (patient_id) patient_id, to_ward_code, event_time
     FROM new_event WHERE status = 'completed' ORDER BY patient_id, event_time DESC, kafka_partition, kafka_offset
 ), moved AS (
-    -- Guarded by event time, so a late or replayed completion never moves a patient back.
-    UPDATE core.patient p SET current_ward_code = a.to_ward_code, current_ward_since = a.event_time
+    -- Guarded by event time, so a late or replayed completion never moves a patient back. A move
+    -- between wards keeps the stay and its diagnosis; arriving from or leaving for another facility
+    -- begins or ends a stay, whose diagnosis the stream does not carry.
+    UPDATE core.patient p SET current_ward_code = a.to_ward_code, current_ward_since = a.event_time,
+        current_primary_icd10 = CASE WHEN a.to_ward_code IS NOT NULL AND p.current_ward_code IS NOT NULL
+                                     THEN p.current_primary_icd10 END
     FROM arrival a
     WHERE p.patient_id = a.patient_id
       AND (p.current_ward_since IS NULL OR p.current_ward_since < a.event_time)

@@ -73,8 +73,10 @@ def ward_group() -> dict[str, str]:
     return groups
 
 
+@lru_cache(maxsize=None)
 def conditions() -> dict[str, tuple[str, ...]]:
-    """Condition name -> its ICD-10 code prefixes, in table order (at most 64: a bit each)."""
+    """Condition name -> its ICD-10 code prefixes, in table order (at most 64: a bit each). Read
+    once (the ward rule asks it per patient); callers must not change the dict."""
     frame = table("conditions.csv")
     if len(frame) > 64:
         raise ModelError("conditions.csv: at most 64 conditions (one bit each)")
@@ -126,6 +128,8 @@ def checked() -> bool:
     for name in ("lab_panels.csv", "lab_values.csv", "lab_ranges.csv"):
         if set(table(name).test_code) - lab_codes:
             raise ModelError(f"{name}: tests not in lab_tests.csv: {sorted(set(table(name).test_code) - lab_codes)}")
+    _check_condition_wards()
+    _check_rules_covered()
     outcomes = table("ward_outcomes.csv")
     if (abs(outcomes[list(DISPOSITIONS)].sum(axis=1) - 1) > 1e-6).any():
         raise ModelError("ward_outcomes.csv: dispositions of a group must add up to 1")
@@ -133,3 +137,43 @@ def checked() -> bool:
     if (abs(mix[list(ADMISSION_TYPES)].sum(axis=1) - 1) > 1e-6).any():
         raise ModelError("admission_mix.csv: admission types of a group must add up to 1")
     return True
+
+
+def _check_rules_covered() -> None:
+    """Every patient a ward's rule admits (ward_eligibility.csv: sex, age band) fits a case-mix row
+    of the ward's group, so a stay in it is never left without a diagnosis. ModelError otherwise."""
+    group_of = ward_group()
+    mix = table("case_mix.csv")
+    for row in reference.table("ward_eligibility.csv").itertuples():
+        for group in {group_of[ward] for ward in row.ward_codes.split("|")}:
+            for sex in ("F", "M") if row.sex == "*" else (row.sex,):
+                rows = mix[(mix.case_mix_group == group) & mix.sex.isin(["*", sex])]
+                reached = float(row.min_age_years)
+                for low, high in sorted(zip(rows.min_age_years, rows.max_age_years)):
+                    if low <= reached:
+                        reached = max(reached, high)
+                if reached < float(row.max_age_years):
+                    raise ModelError(f"case_mix.csv: {group} has no row for sex {sex} at age {reached} "
+                                     f"(its wards' rule '{row.rule}' admits {row.min_age_years}-{row.max_age_years})")
+
+
+def _check_condition_wards() -> None:
+    """A ward that takes only stays of a condition (ward_eligibility.csv's `condition`, core/wards.py)
+    may be given only primary diagnoses of that condition: every code of its group's case mix and
+    every chronic primary code admitted to its group. ModelError otherwise."""
+    prefixes = conditions()
+    group_of = ward_group()
+    mix = table("case_mix.csv")
+    comorbid = table("comorbidity.csv")
+    for row in reference.table("ward_eligibility.csv").itertuples():
+        if row.condition == "*":
+            continue
+        for group in {group_of[ward] for ward in row.ward_codes.split("|")}:
+            codes = set(mix.icd10_code[mix.case_mix_group == group])
+            for chronic in comorbid.itertuples():
+                if group in chronic.primary_groups.split("|"):
+                    codes |= {code for code, _ in weighted_codes(chronic.primary_codes)}
+            outside = sorted(c for c in codes if not c.startswith(prefixes[row.condition]))
+            if outside:
+                raise ModelError(f"{group} takes only {row.condition} (ward_eligibility.csv) but may be given "
+                                 f"{', '.join(outside)}")

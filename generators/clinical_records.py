@@ -13,7 +13,8 @@ secondaries; an external cause for an injury. From the diagnoses follow the stay
 (regimens dosed for age and weight), lab tests and their values, and vital signs by age band and
 condition, recorded by staff on shift in that ward, only while the patient is in the bed.
 
-Stays that began before the window get their admission row (and diagnoses) in tick 0's files,
+Stays that began before the window get their admission row (and diagnoses: the primary the
+census gave the stay, core.patient.current_primary_icd10) in tick 0's files,
 stamped at the window's first instant (the warehouse window starts there; the true start is
 core.patient.current_ward_since), so every discharge has its admission. Tick 0 admits no more new
 patients than any other tick.
@@ -85,6 +86,7 @@ class Population:
     chronic_conditions: np.ndarray | None = None  # str per patient: ';'-separated ICD-10 codes (may be '')
     census_ward: np.ndarray | None = None         # ward index per patient in a bed at the window start, else -1
     census_since_s: np.ndarray | None = None      # when that stay began, seconds since the window start (<= 0)
+    census_primary: np.ndarray | None = None      # that stay's primary diagnosis (ICD-10 code index), -1 if not known
     _cache: dict = field(default_factory=dict, repr=False)
 
 
@@ -199,7 +201,8 @@ def tick_id_base(instant: datetime) -> int:
 
 def ward_eligibility(pop: Population) -> list[np.ndarray]:
     """For each ward, the indexes of the patients its rule admits (core/wards.py: the same rule as
-    the census and the transfer planner)."""
+    the census and the transfer planner) by sex and age: a new stay's diagnosis is drawn from the
+    ward's case mix, which in a condition ward (maternity, burns) holds only the condition's codes."""
     return [np.flatnonzero(rule_for(str(code)).fits(pop.age_years, ~pop.female)) for code in pop.ward_code]
 
 
@@ -239,12 +242,15 @@ def _code_fits(pop: Population, code: np.ndarray, female: np.ndarray, age: np.nd
             & (years <= pop.icd10_max_age[code]))
 
 
-def draw_stays(pop: Population, patient: np.ndarray, ward: np.ndarray, rng: np.random.Generator) -> dict:
+def draw_stays(pop: Population, patient: np.ndarray, ward: np.ndarray, rng: np.random.Generator,
+               known: np.ndarray | None = None) -> dict:
     """Each new stay's primary diagnosis, coded chronic conditions, condition mask and key.
 
     Primary: for each chronic condition the patient has whose admissions come to this ward's
     group, with its primary_share the admission is for it (a code of its primary_codes); else a
-    code of the group's case mix fitting the patient's age band and sex."""
+    code of the group's case mix fitting the patient's age band and sex. Where `known` (a code
+    index per stay, -1: none) holds one, the stay keeps it (the census's diagnosis of a stay under
+    way); the draws are the same either way, so the other stays do not change."""
     clin = ClinicalArrays.of(pop)
     n = len(patient)
     group = clin.ward_group[ward]
@@ -263,6 +269,8 @@ def draw_stays(pop: Population, patient: np.ndarray, ward: np.ndarray, rng: np.r
     from_mix = (primary < 0) & (chosen >= 0)
     primary[from_mix] = clin.mix_code[chosen[from_mix]]
     primary[primary < 0] = clin.fallback_code
+    if known is not None:
+        primary = np.where(known >= 0, known, primary)
     coded = chronic & (rng.random(chronic.shape) < clin.secondary_share)
     mask = clin.code_mask[primary] | np.bitwise_or.reduce(
         np.where(coded, clin.chronic_mask, np.uint64(0)), axis=1, initial=np.uint64(0))
@@ -283,14 +291,18 @@ def _weighted_candidates(pop: Population, candidates: np.ndarray, group: int, wa
 
 
 def _opening(pop: Population, eligible: list[np.ndarray], in_bed: np.ndarray,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The stays under way when the window opens: (patient, ward, admitted seconds since the start, <= 0).
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The stays under way when the window opens: (patient, ward, admitted seconds since the start,
+    <= 0, primary diagnosis as a code index or -1 where draw_stays is to draw one).
 
-    The census of the population when it has one; otherwise each ward filled to its target
-    occupancy with stays whose time so far is exponential with the ward's mean length of stay."""
+    The census of the population when it has one, with the diagnoses it gave its stays; otherwise
+    each ward filled to its target occupancy with stays whose time so far is exponential with the
+    ward's mean length of stay."""
     if pop.census_ward is not None:
         patient = np.flatnonzero(pop.census_ward >= 0)
-        return patient, pop.census_ward[patient].astype(np.int64), np.minimum(pop.census_since_s[patient], 0.0)
+        known = pop.census_primary[patient] if pop.census_primary is not None else np.full(len(patient), -1)
+        return (patient, pop.census_ward[patient].astype(np.int64), np.minimum(pop.census_since_s[patient], 0.0),
+                known.astype(np.int64))
     clin = ClinicalArrays.of(pop)
     patients, wards = [], []
     for w, candidates in enumerate(eligible):
@@ -304,7 +316,7 @@ def _opening(pop: Population, eligible: list[np.ndarray], in_bed: np.ndarray,
         wards.append(np.full(len(drawn), w))
     patient = np.concatenate(patients) if patients else np.empty(0, np.int64)
     ward = np.concatenate(wards) if wards else np.empty(0, np.int64)
-    return patient, ward, -rng.exponential(clin.los_days[ward] * 86400.0) - MIN_STAY_S
+    return patient, ward, -rng.exponential(clin.los_days[ward] * 86400.0) - MIN_STAY_S, np.full(len(patient), -1)
 
 
 def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tick: int, id_base: int,
@@ -324,11 +336,11 @@ def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tic
     offsets = np.minimum(earliest + rng.random(len(census.patient)) * TICK_SECONDS, TICK_SECONDS - 1)
     leaving &= earliest < TICK_SECONDS - 1
     stay = ~leaving
-    new_patient, new_ward, new_admitted = [], [], []
+    new_patient, new_ward, new_admitted, known = [], [], [], []
     if tick == 0 and len(census.patient) == 0:
-        patient, ward, since = _opening(pop, eligible, census.in_bed, rng)
+        patient, ward, since, primary = _opening(pop, eligible, census.in_bed, rng)
         census.in_bed[patient] = True
-        new_patient.append(patient), new_ward.append(ward), new_admitted.append(since)
+        new_patient.append(patient), new_ward.append(ward), new_admitted.append(since), known.append(primary)
     occupied = np.bincount(np.concatenate([census.ward[stay], *new_ward]).astype(np.int64),
                            minlength=len(pop.ward_code))
     for w, candidates in enumerate(eligible):
@@ -349,7 +361,9 @@ def step_census(pop: Population, census: Census, eligible: list[np.ndarray], tic
     patient = np.concatenate(new_patient).astype(np.int64) if new_patient else np.empty(0, np.int64)
     ward = np.concatenate(new_ward).astype(np.int64) if new_ward else np.empty(0, np.int64)
     admitted = np.concatenate(new_admitted).astype(np.float64) if new_admitted else np.empty(0)
-    drawn = draw_stays(pop, patient, ward, rng)
+    # The opening stays come first and keep the census's diagnoses; this tick's admissions draw theirs.
+    known = np.concatenate([*known, np.full(len(patient) - sum(map(len, known)), -1)]).astype(np.int64)
+    drawn = draw_stays(pop, patient, ward, rng, known)
     new = {"patient": patient, "admission_id": id_base + 1 + np.arange(len(patient)), "ward": ward,
            "admitted_s": admitted, **drawn}
     kept = census.take(stay)

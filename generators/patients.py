@@ -1,5 +1,6 @@
 """The hospital's registered patients (hospital_patients.csv), drawn from the people, and the
-ward census at the simulation start (who is in which bed when the 9-day window opens)."""
+ward census at the simulation start (who is in which bed when the 9-day window opens, and the
+primary diagnosis of each stay under way, drawn as the batch records draw a stay's)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import numpy as np
 from core import reference
 from core.csv_writer import encode_arrays, int_bytes, iso_dates, masked, zero_padded
 from core.wards import rule_for
+from generators.clinical_records import Population, draw_stays
 
 log = logging.getLogger(__name__)
 
 PATIENT_COLUMNS = ("patient_id", "hospital_number", "person_id", "registration_date", "blood_group",
-                   "chronic_conditions", "current_ward_code", "current_ward_since")
+                   "chronic_conditions", "current_ward_code", "current_ward_since", "current_primary_icd10")
 # Registered patients of a Chris Hani Baragwanath-sized hospital: ~12% of a 5 M catchment.
 DEFAULT_PATIENT_SHARE = 0.12
 DEFAULT_MAX_PATIENTS = 600_000
@@ -145,15 +147,45 @@ def generate_patients(seed: int, person_id: np.ndarray, birth_day: np.ndarray, m
 
     blood = np.array(BLOOD_GROUPS)[rng.choice(len(BLOOD_GROUPS), count, p=BLOOD_WEIGHTS / BLOOD_WEIGHTS.sum())]
     chronic = chronic_conditions(rng, age, is_male)
+    # Its own random stream, so the columns above are the same whatever the diagnoses draw.
+    primary = census_diagnoses(np.random.default_rng([seed, 2, 1]), ward_index, age, is_male, chronic)
 
     ward_codes = np.array([c.encode() for c in reference.wards().ward_code] + [b""])
     since = masked(iso_minutes(since_minute), admitted)
     fields = [
         [int_bytes(np.arange(1, count + 1))], [b"CH", zero_padded(hospital_number, 8)],
         [int_bytes(person_id[chosen])], [iso_dates(registration)], [blood], [chronic],
-        [ward_codes[ward_index]], [since],
+        [ward_codes[ward_index]], [since], [primary],
     ]
     return encode_arrays(fields, count), int(admitted.sum())
+
+
+def census_diagnoses(rng: np.random.Generator, ward_index: np.ndarray, age: np.ndarray, male: np.ndarray,
+                     chronic: np.ndarray) -> np.ndarray:
+    """The primary diagnosis (ICD-10 code as bytes; b'' when not in a bed) of each patient's stay
+    under way at the window start, drawn diagnosis first as the batch records draw a new stay's
+    (generators/clinical_records.draw_stays: from a chronic condition of the patient's that brings
+    people to the ward's case-mix group, else from the group's case mix for the patient's age and
+    sex). So the census is what the case mix says: maternity holds O codes, the burns unit burns;
+    the records' tick-0 admissions carry these codes, and the transfer planner reads them."""
+    admitted = np.flatnonzero(ward_index >= 0)
+    wards = reference.wards()
+    icd = reference.icd10_codes()
+    codes = icd.icd10_code.to_numpy(dtype=str)
+    # The records' Population of just the patients in a bed; drawing a diagnosis needs no roster.
+    pop = Population(
+        patient_id=admitted, person_id=admitted, female=~male[admitted], age_years=age[admitted],
+        ward_code=wards.ward_code.to_numpy(dtype=str), ward_type=wards.ward_type.to_numpy(dtype=str),
+        ward_beds=wards.bed_count.to_numpy(np.int64), icd10_code=codes,
+        icd10_sex=icd.sex_restriction.fillna("").to_numpy(dtype=str),
+        icd10_min_age=icd.min_age_years.astype(float).fillna(-1).astype(np.int64).to_numpy(),
+        icd10_max_age=icd.max_age_years.astype(float).fillna(999).astype(np.int64).to_numpy(),
+        duty=None, chronic_conditions=chronic[admitted].astype(str))
+    drawn = draw_stays(pop, np.arange(len(admitted)), ward_index[admitted].astype(np.int64), rng)["primary"]
+    encoded = np.char.encode(codes, "ascii")
+    primary = np.zeros(len(ward_index), dtype=encoded.dtype)
+    primary[admitted] = encoded[drawn]
+    return primary
 
 
 def chronic_conditions(rng: np.random.Generator, age: np.ndarray, male: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from core import reference
 from core.clock import STREAM_INTERVAL
 from core.settings import SAST
 from core.transfer_event import NEXT_STATUSES, Place, TransferEvent
-from core.wards import eligibility, rule_for
+from core.wards import NO_CONDITION, condition_of, eligibility, has_condition, rule_for
 
 EVENTS_PER_TICK = 3
 # Above this many open transfers every event advances one of them instead of opening another.
@@ -94,9 +94,11 @@ class PatientRef:
     sa_id_number: str | None
     male: bool | None = None          # None: unknown, and then every ward's rule admits the patient
     age_years: float | None = None    # at the window start, fractional
+    primary_icd10: str | None = None  # the primary diagnosis of the stay under way at the window start
 
     def fits(self, ward_code: str) -> bool:
-        """Whether the ward's rule (core/wards.py, as for the census and the records) admits the patient."""
+        """Whether the ward's rule (core/wards.py, as for the census and the records) admits the patient
+        by sex and age; the condition a ward needs is the planner's to check (TransferPlanner._may_enter)."""
         if self.male is None or self.age_years is None or ward_code not in eligibility():
             return True
         return rule_for(ward_code).fits(self.age_years, self.male)
@@ -125,7 +127,7 @@ class Population:
     def snapshot(self) -> dict:
         """A JSON-able copy, so a restarted producer replays from the same census."""
         return {
-            "patients": [[p.patient_id, p.hospital_number, p.sa_id_number, p.male, p.age_years]
+            "patients": [[p.patient_id, p.hospital_number, p.sa_id_number, p.male, p.age_years, p.primary_icd10]
                          for p in self.patients.values()],
             "census": [[pid, ward] for pid, ward in self.census.items()],
             "outpatients": self.outpatients,
@@ -139,7 +141,7 @@ class Population:
     @classmethod
     def from_snapshot(cls, data: dict) -> "Population":
         return cls(
-            patients={row[0]: PatientRef(*row) for row in data["patients"]},  # 3 fields in older state files
+            patients={row[0]: PatientRef(*row) for row in data["patients"]},  # 3 or 5 fields in older state files
             census={pid: ward for pid, ward in data["census"]},
             outpatients=list(data["outpatients"]),
             wards=list(data["wards"]),
@@ -204,6 +206,11 @@ class TransferPlanner:
         # Work on copies: the population object stays the census at the window start.
         self.census = dict(self.population.census)
         self.occupied = Counter(self.census.values())
+        # The conditions (core/wards.py) of each patient's stay under way: from its primary diagnosis
+        # at the window start; a patient admitted from another facility has the condition of the
+        # ward they were admitted to (an obstetric referral is admitted for her pregnancy).
+        self.stay_conditions = {pid: self._conditions_of(self.population.patients[pid].primary_icd10)
+                                for pid in self.census}
         self.outpatients = sorted(self.population.outpatients)
         self._id_prefix = NAMESPACE.bytes + f"{self.seed}:{self.window_start.isoformat()}:".encode()
 
@@ -267,17 +274,33 @@ class TransferPlanner:
             return self._event(transfer, rng.choice(doctors), at, n, slot)
         return None
 
+    @staticmethod
+    def _conditions_of(primary_icd10: str | None) -> frozenset[str]:
+        """The ward conditions a stay with this primary diagnosis has (none when it is not known)."""
+        wanted = {rule.condition for rule in eligibility().values()} - {NO_CONDITION}
+        return frozenset(c for c in wanted if has_condition(c, primary_icd10))
+
+    def _may_enter(self, pid: int, ward: str) -> bool:
+        """Whether the patient's stay has the condition the ward needs (core/wards.py). A patient not
+        in a bed is admitted for the ward's condition, as a new admission is."""
+        condition = condition_of(ward)
+        return condition == NO_CONDITION or pid not in self.census or condition in self.stay_conditions[pid]
+
     def _move(self, transfer: OpenTransfer) -> None:
         pid = transfer.patient.patient_id
         left = self.census.pop(pid, None)
         if left is not None:
             self.occupied[left] -= 1
         if transfer.to_place.ward_code:
-            self.census[pid] = transfer.to_place.ward_code
-            self.occupied[transfer.to_place.ward_code] += 1
+            ward = transfer.to_place.ward_code
+            self.census[pid] = ward
+            self.occupied[ward] += 1
+            if left is None:
+                self.stay_conditions[pid] = frozenset({condition_of(ward)} - {NO_CONDITION})
             if pid in self.outpatients:
                 self.outpatients.remove(pid)
         else:
+            self.stay_conditions.pop(pid, None)
             bisect.insort(self.outpatients, pid)
 
     def _wards_with_a_free_bed(self, excluding: str | None = None) -> list[str]:
@@ -338,9 +361,11 @@ class TransferPlanner:
         return (pid, Place(ward_code=ward), Place(facility_code=rng.choice(targets)), reason) if targets else None
 
     def _targets(self, pid: int, reason: Reason, free: list[str]) -> list[str]:
-        """The wards among `free` that the reason names and whose rule admits the patient."""
+        """The wards among `free` that the reason names and whose rule admits the patient (sex, age
+        and, for a stay under way, the condition the ward needs)."""
         types, patient = self.population.ward_types, self.population.patients[pid]
-        return [w for w in free if reason.fits(reason.targets, w, types.get(w)) and patient.fits(w)]
+        return [w for w in free
+                if reason.fits(reason.targets, w, types.get(w)) and patient.fits(w) and self._may_enter(pid, w)]
 
     def _event(self, transfer: OpenTransfer, staff_id: int, at: datetime, n: int, slot: int) -> TransferEvent:
         return TransferEvent(
@@ -355,7 +380,7 @@ class TransferPlanner:
 def load_population(conn, *, ages_at: date, home_facility: str | None = reference.HOSPITAL_FACILITY_CODE,
                     outpatient_limit: int = 2000) -> Population:
     """Read the census (admitted patients and their wards, with sex and age at `ages_at`, the
-    window start) and the reference lists from PostgreSQL.
+    window start, and the primary diagnosis of each stay) and the reference lists from PostgreSQL.
 
     Ordered queries, so the same database gives the same population. `home_facility` (this
     hospital's own facility code, if it is in reference.facility) is never a transfer partner.
@@ -369,12 +394,13 @@ def load_population(conn, *, ages_at: date, home_facility: str | None = referenc
         facilities = list(facility_types)
         person = "pe.sex = 'M', ((%s::date - pe.date_of_birth) / 365.2425)::float8"
         cur.execute(f"""
-            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, p.current_ward_code, {person}
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, p.current_ward_code, {person},
+                   p.current_primary_icd10
             FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
             WHERE p.current_ward_code IS NOT NULL ORDER BY p.patient_id""", (ages_at,))
         admitted = cur.fetchall()
         cur.execute(f"""
-            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, NULL, {person}
+            SELECT p.patient_id, p.hospital_number, pe.sa_id_number, NULL, {person}, NULL
             FROM core.patient p JOIN core.person pe ON pe.person_id = p.person_id
             WHERE p.current_ward_code IS NULL ORDER BY p.patient_id LIMIT %s""", (ages_at, outpatient_limit))
         others = cur.fetchall()
@@ -383,8 +409,8 @@ def load_population(conn, *, ages_at: date, home_facility: str | None = referenc
         beds = {code: count for code, count, _ in ward_rows}
         ward_types = {code: kind for code, _, kind in ward_rows}
     conn.rollback()
-    patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip(), male, age)
-                for pid, number, sa_id, _, male, age in admitted + others}
+    patients = {pid: PatientRef(pid, number, sa_id and sa_id.strip(), male, age, primary)
+                for pid, number, sa_id, _, male, age, primary in admitted + others}
     return Population(patients=patients, census={row[0]: row[3] for row in admitted},
                       outpatients=[pid for pid, *_ in others], wards=wards, facilities=facilities, beds=beds,
                       ward_types=ward_types, facility_types=facility_types)

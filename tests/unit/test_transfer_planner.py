@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -257,3 +258,41 @@ def test_each_reason_goes_where_it_says():
     assert len(by_reason) >= 12, by_reason
     assert outbound["private_hospital"] < 0.05 * sum(outbound.values()), outbound
     assert outbound["district_hospital"] > outbound["private_hospital"], outbound
+
+
+def test_only_pregnant_patients_go_to_a_pregnancy_ward_and_only_burns_to_the_burns_unit():
+    """The real hospital, each stay under way with a primary diagnosis (an O code in maternity, a
+    burn in the burns unit, elsewhere drawn from a mix that includes both). A patient moved between
+    wards into maternity or obstetric high care has an O code, into the burns unit a burn (restated
+    from ICD-10: chapter XV; T20-T32 and T75.4), unless an earlier transfer admitted them from another
+    facility to such a ward (admitted for it); and such moves do happen."""
+    population, shifts = real_hospital()
+    pregnancy_wards = {"W39", "W40", "W41", "W42", "W43", "W44", "W47"}
+    rng = random.Random(3)
+    elsewhere = ["J18.9", "B20.0", "I10", "S72.0", "O14.1", "O80.0", "T30.0", "T21.2", "K35.8"]
+    for pid, ward in population.census.items():
+        code = ("O80.0" if ward in pregnancy_wards else "T30.0" if ward == "W72" else rng.choice(elsewhere))
+        ref = population.patients[pid]
+        if code.startswith("O") and (ref.male or not 15 <= ref.age_years < 50):
+            code = "J18.9"
+        population.patients[pid] = dataclasses.replace(ref, primary_icd10=code)
+    p = TransferPlanner(population, Roster(shifts), 5, START)
+    condition = {**{w: lambda code: code.startswith("O") for w in pregnancy_wards},
+                 "W72": lambda code: code[:1] == "T" and 20 <= int(code[1:3]) <= 32 or code.startswith("T75.4")}
+    admitted_for = {}  # patient -> condition ward an inbound transfer first admitted them to
+    moved = Counter()
+    for n in range(2400):
+        for e in p.tick(n):
+            target = e.to_place.ward_code
+            if e.version == 1 and e.from_place.ward_code and target in condition:
+                code = population.patients[e.patient_id].primary_icd10
+                came_for = admitted_for.get(e.patient_id)
+                assert (code and condition[target](code)) or (came_for in condition and (
+                    (came_for in pregnancy_wards) == (target in pregnancy_wards))), (e.patient_id, target, code)
+                moved[target in pregnancy_wards] += 1
+            if e.status == "completed":
+                if e.from_place.facility_code:
+                    admitted_for[e.patient_id] = target
+                elif e.to_place.facility_code:
+                    admitted_for.pop(e.patient_id, None)
+    assert moved[True] >= 3 and moved[False] >= 1, moved
