@@ -290,7 +290,6 @@ COMMENT ON COLUMN core.patient.person_id IS 'The person this patient is (one pat
 COMMENT ON COLUMN core.patient.registration_date IS 'Day the patient was first registered at the hospital (2000 or birth at the earliest).';
 COMMENT ON COLUMN core.patient.blood_group IS 'ABO and RhD group, for example O+ (SANBS donor distribution).';
 COMMENT ON COLUMN core.patient.current_ward_since IS 'When the patient arrived in current_ward_code (SAST on the wire); NULL when not admitted.';
-COMMENT ON COLUMN core.patient.current_primary_icd10 IS 'WHO ICD-10 primary diagnosis of the stay under way in current_ward_code, as the census at the window start gave it (a transfer inside the hospital keeps it); NULL when not admitted or not known.';
 -- A patient table made before the census carried its diagnoses gets the column (NULL: not known).
 ALTER TABLE core.patient ADD COLUMN IF NOT EXISTS current_primary_icd10 text NULL;
 DO $$
@@ -301,6 +300,7 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON COLUMN core.patient.current_primary_icd10 IS 'WHO ICD-10 primary diagnosis of the stay under way in current_ward_code, as the census at the window start gave it (a transfer inside the hospital keeps it); NULL when not admitted or not known.';
 
 CREATE TABLE IF NOT EXISTS core.staff (
     staff_id            bigint      NOT NULL,
