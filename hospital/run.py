@@ -349,7 +349,7 @@ class Progress:
 
 def show(settings: Settings, options: RunOptions, progress: Progress):
     """Refresh the progress from the status; returns the simulated instant the stream has reached."""
-    current = status_module.collect(settings, days=options.days)
+    current = status_module.collect(settings, days=options.days, progress_only=True)
     ticks = current["window"]["stream_ticks"]
     reached = settings.sim_start + ticks * STREAM_INTERVAL
     t, b = current["transfers"], current["batch"]

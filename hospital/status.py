@@ -113,11 +113,15 @@ def count_files(folder: Path) -> int:
     return sum(1 for _ in folder.rglob("*.csv")) if folder.is_dir() else 0
 
 
-def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
-    """The status object: window, transfers, batch, people, staff, reconciliation."""
+def collect(settings: Settings, days: int = WINDOW_DAYS, *, progress_only: bool = False) -> dict:
+    """The status object: window, transfers, batch, people, staff, reconciliation.
+
+    progress_only: the window, transfers and batch sections alone (the others are None), for a run's
+    progress line every few seconds: counting 5 million people and reading the ADT topic's last
+    message each time would take a share of the cores the run itself needs."""
     start = settings.sim_start
     end = start + timedelta(days=days)
-    position = adt_position(settings)
+    position = None if progress_only else adt_position(settings)
     conn = connect(settings.require("database_url"))
     try:
         with conn.cursor() as cur:
@@ -132,9 +136,12 @@ def collect(settings: Settings, days: int = WINDOW_DAYS) -> dict:
                         "WHERE consumer_group = %s AND topic = %s",
                         (settings.consumer_group, settings.transfers_topic))
             stored_offsets = dict(cur.fetchall())
-            cur.execute(PEOPLE_SQL)
-            persons, patients, staff, retirements, replacements = cur.fetchone()
-            adt = adt_counts(cur, position)
+            if progress_only:
+                persons = patients = staff = retirements = replacements = adt = None
+            else:
+                cur.execute(PEOPLE_SQL)
+                persons, patients, staff, retirements, replacements = cur.fetchone()
+                adt = adt_counts(cur, position)
     finally:
         conn.close()
     folders = BatchFolders.from_settings(settings)

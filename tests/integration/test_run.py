@@ -11,6 +11,7 @@ import pytest
 
 from database.connection import connect
 from hospital.run import RunOptions, run
+from hospital.status import collect
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +60,11 @@ def test_a_one_day_run_produces_and_stores_every_tick_and_reconciles(run_setting
     assert batch["rows_read"] == batch["rows_loaded"] + batch["rows_rejected"]
     assert status["reconciliation"] == {"files_unreconciled": 0, "transfers_accounted": True}
     assert status["people"]["persons"] == 20_000
+    # The progress line's lighter status agrees on what it holds, and holds nothing else.
+    light = collect(settings, days=1, progress_only=True)
+    assert {k: light[k] for k in ("window", "transfers", "batch")} == \
+        {k: status[k] for k in ("window", "transfers", "batch")}
+    assert light["people"]["persons"] is None and light["adt"] is None
 
     # Independent count: the archived files' data rows, read with the csv module.
     rows_in_files = 0
@@ -115,7 +121,6 @@ def test_a_run_stopped_part_way_resumes_and_ends_with_exact_counts(run_settings)
             ticks = 0
             if (settings.data_dir / "logs" / "producer.log").exists():
                 try:
-                    from hospital.status import collect
                     ticks = collect(settings, days=1)["window"]["stream_ticks"]
                 except Exception:  # noqa: BLE001 - the warehouse may still be loading
                     ticks = 0
