@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 # Off a terminal: a line at most this often. The run polls every 2 s plus the time a status read
 # takes (about 2 s at the demo's scale), so a line comes at least every 10 s.
 PLAIN_PROGRESS_EVERY_S = 5.0
+POLL_EVERY_S = 2.0
 
 DRAIN_TIMEOUT_S = 300
 # Two batch_ingest workers side by side, one for each core: the ledger's claims keep them from
@@ -280,11 +281,12 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll:
     prepare_population(settings, options.people, env)
     log_dir = settings.data_dir / "logs"
     parts = Parts()
+    progress = Progress(window_ticks(options.days, STREAM_INTERVAL))
     try:
         for name in PARTS if options.speed > 0 else PARTS[:-len(INGEST_PARTS)]:
             parts.start(name, part_args(name, settings, options), env, log_dir)
         parts.start(RELAY_PART, ["relay-adt", "--follow"], env, log_dir)
-        watch(settings, options, parts, stop, env, log_dir, on_poll)
+        watch(settings, options, parts, stop, env, log_dir, progress, on_poll)
         if stop.is_set():
             finish_run(settings, options, "stopped")
             return status_module.collect(settings, days=options.days)
@@ -292,9 +294,11 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll:
             if parts.processes[name].returncode != 0:
                 raise RuntimeError(f"the {name} failed (exit {parts.processes[name].returncode}); "
                                    f"see {log_dir / (name + '.log')}")
-        drain(settings, options, parts, env, log_dir, on_poll)
-        drain_relay(parts, env, log_dir)
+        refresh = lambda: show(settings, options, progress)  # noqa: E731
+        drain(settings, options, parts, env, log_dir, refresh, on_poll)
+        drain_relay(parts, env, log_dir, refresh)
     finally:
+        progress.close()
         parts.stop_all()
     apply_retirements(settings, settings.sim_start + timedelta(days=options.days))
     finish_run(settings, options, "finished")
@@ -302,13 +306,12 @@ def run(settings: Settings, options: RunOptions, stop: threading.Event, on_poll:
 
 
 def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading.Event,
-          env: dict[str, str], log_dir: Path, on_poll: PollHook | None = None) -> None:
+          env: dict[str, str], log_dir: Path, progress: "Progress", on_poll: PollHook | None = None) -> None:
     """Show progress until the producer and the writer are done (or `stop` is set).
 
     At speed 0 there is no cadence to follow, so batch_ingest runs pass after pass instead.
     `on_poll` runs first in every round, so a part it restarts counts as running.
     """
-    progress = Progress(window_ticks(options.days, STREAM_INTERVAL))
     reached = settings.sim_start
     while not stop.is_set():
         if on_poll is not None:
@@ -320,9 +323,8 @@ def watch(settings: Settings, options: RunOptions, parts: Parts, stop: threading
                 parts.start(name, part_args(name, settings, options), env, log_dir)
         reached = show(settings, options, progress)
         apply_retirements(settings, reached)
-        stop.wait(2.0)
+        stop.wait(POLL_EVERY_S)
     apply_retirements(settings, show(settings, options, progress))
-    progress.close()
 
 
 class Progress:
@@ -334,13 +336,15 @@ class Progress:
         self.bar = tqdm(total=total, desc="simulated 3-min ticks", unit="tick", disable=None)
         self.plain = self.bar.disable
         self._last_line = float("-inf")
+        self._ended = False
 
     def update(self, ticks: int, figures: str) -> None:
         if not self.plain:
             self.bar.n = ticks
             self.bar.set_postfix_str(figures, refresh=True)
-        elif self.clock() - self._last_line >= self.every_s or ticks >= self.total:
-            self._last_line = self.clock()
+        elif self.clock() - self._last_line >= self.every_s or (ticks >= self.total and not self._ended):
+            # The last tick gets its line at once; the drain after it, one every every_s.
+            self._last_line, self._ended = self.clock(), ticks >= self.total
             log.info("tick %d/%d | %s", ticks, self.total, figures)
 
     def close(self) -> None:
@@ -359,17 +363,29 @@ def show(settings: Settings, options: RunOptions, progress: Progress):
     return reached
 
 
+def wait_showing(processes: list[subprocess.Popen], refresh: Callable[[], object],
+                 every_s: float = POLL_EVERY_S) -> None:
+    """Wait until every process has exited, refreshing the progress meanwhile: the loaders'
+    last passes can take minutes, and a log must not fall silent for them."""
+    while any(process.poll() is None for process in processes):
+        refresh()
+        try:
+            next(p for p in processes if p.poll() is None).wait(timeout=every_s)
+        except (subprocess.TimeoutExpired, StopIteration):
+            pass
+
+
 def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, str], log_dir: Path,
-          on_poll: PollHook | None = None) -> None:
-    """After the last tick: load what is left in the landing folder and let the consumer catch up."""
-    for name in INGEST_PARTS:
-        if parts.alive(name):
-            parts.processes[name].wait()
+          refresh: Callable[[], object], on_poll: PollHook | None = None) -> None:
+    """After the last tick: load what is left in the landing folder and let the consumer catch up,
+    refreshing the progress all along."""
+    wait_showing([parts.processes[name] for name in INGEST_PARTS if parts.alive(name)], refresh)
     # A last pass by both loaders side by side takes whatever landed after their last passes.
     for name in INGEST_PARTS:
         parts.start(name, ["ingest-batches", "--days", str(options.days)], env, log_dir)
+    wait_showing([parts.processes[name] for name in INGEST_PARTS], refresh)
     for name in INGEST_PARTS:
-        if parts.processes[name].wait() != 0:
+        if parts.processes[name].returncode != 0:
             raise RuntimeError(f"the last ingest pass failed; see {log_dir / (name + '.log')}")
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     end = settings.sim_start + timedelta(days=options.days)
@@ -385,12 +401,13 @@ def drain(settings: Settings, options: RunOptions, parts: Parts, env: dict[str, 
     raise RuntimeError(f"the consumer did not catch up within {DRAIN_TIMEOUT_S} s")
 
 
-def drain_relay(parts: Parts, env: dict[str, str], log_dir: Path) -> None:
+def drain_relay(parts: Parts, env: dict[str, str], log_dir: Path, refresh: Callable[[], object]) -> None:
     """Once nothing more is stored: stop the following relay and run one pass that publishes
     every outbox row left, so the ADT topic's count is final."""
     parts.stop(RELAY_PART)
     parts.start(RELAY_PART, ["relay-adt", "--drain-timeout", str(DRAIN_TIMEOUT_S)], env, log_dir)
-    if parts.processes[RELAY_PART].wait() != 0:
+    wait_showing([parts.processes[RELAY_PART]], refresh)
+    if parts.processes[RELAY_PART].returncode != 0:
         raise RuntimeError(f"the last ADT relay pass failed; see {log_dir / (RELAY_PART + '.log')}")
 
 
