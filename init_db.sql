@@ -900,6 +900,20 @@ END
 $$;
 COMMENT ON FUNCTION ops.check_partition_day(date, text) IS 'Raise invalid_parameter_value unless day is a finite day in the years 1-9999 (partitions are named <table>_YYYYMMDD); argument names it in the message.';
 
+-- A day partition takes a batch file's COPY directly: its record_date defaults to its day, and
+-- the pipeline role may insert into it (a partition created later has no grant of its own).
+CREATE OR REPLACE FUNCTION ops.prepare_direct_load(part regclass, day date)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN record_date SET DEFAULT %L', part, day);
+    EXECUTE format('GRANT SELECT, INSERT ON %s TO hospital_ingest', part);
+END
+$$;
+COMMENT ON FUNCTION ops.prepare_direct_load(regclass, date) IS 'Make a clinical day partition ready for a direct COPY: record_date defaults to its day, and hospital_ingest may insert into it. Called by ops.ensure_day_partitions for each partition it creates.';
+REVOKE ALL ON FUNCTION ops.prepare_direct_load(regclass, date) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION ops.ensure_day_partitions(first_day date, last_day date)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -937,6 +951,7 @@ BEGIN
             IF to_regclass(format('clinical.%I', partition_name)) IS NULL THEN
                 EXECUTE format('CREATE TABLE clinical.%I PARTITION OF clinical.%I FOR VALUES FROM (%L) TO (%L)',
                                partition_name, parent, day, day + 1);
+                PERFORM ops.prepare_direct_load(format('clinical.%I', partition_name)::regclass, day);
                 created := created + 1;
             END IF;
             day := day + 1;
@@ -946,6 +961,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ops.ensure_day_partitions(date, date) IS 'Create the missing day partitions of every clinical table for first_day..last_day (both finite, in order, at most 62 days); returns how many it made. The pipeline role may call it.';
+-- Partitions made before direct loads: the same default and grant (idempotent).
+DO $$
+DECLARE
+    part record;
+BEGIN
+    FOR part IN
+        SELECT format('clinical.%I', child.relname)::regclass AS name, to_date(right(child.relname, 8), 'YYYYMMDD') AS day
+        FROM pg_catalog.pg_inherits i
+        JOIN pg_catalog.pg_class parent ON parent.oid = i.inhparent
+        JOIN pg_catalog.pg_namespace n ON n.oid = parent.relnamespace
+        JOIN pg_catalog.pg_class child ON child.oid = i.inhrelid
+        WHERE n.nspname = 'clinical' AND parent.relkind = 'p' AND child.relname ~ '_[0-9]{8}$'
+    LOOP
+        PERFORM ops.prepare_direct_load(part.name, part.day);
+    END LOOP;
+END
+$$;
 
 -- The first version returned only a count; a function's result type cannot be replaced in place.
 DO $$
@@ -1352,6 +1384,65 @@ ALTER TABLE clinical.diagnosis DROP CONSTRAINT IF EXISTS pk_diagnosis;
 ALTER TABLE clinical.vital_sign DROP CONSTRAINT IF EXISTS pk_vital_sign;
 ALTER TABLE clinical.lab_result DROP CONSTRAINT IF EXISTS pk_lab_result;
 ALTER TABLE clinical.medication DROP CONSTRAINT IF EXISTS pk_medication;
+
+-- A simple batch file is COPYed straight into its day's partition (database/batch_ingest.py),
+-- so the tables themselves refuse what the loader's checks refuse: every id at least 0, every
+-- text 1-200 characters, the ranges of the vital signs, and a record_date that is the SAST day
+-- of the event. COPY names only the file's columns: the partition's default gives record_date
+-- (its day, set by ops.ensure_day_partitions) and the loader's transaction gives file_id
+-- (SET LOCAL hospital.file_id). A row that breaks any of these makes the COPY fail, and the
+-- loader takes the file through its staging tables instead, where each row gets its reason.
+ALTER TABLE clinical.admission ALTER COLUMN file_id SET DEFAULT current_setting('hospital.file_id')::bigint;
+ALTER TABLE clinical.discharge ALTER COLUMN file_id SET DEFAULT current_setting('hospital.file_id')::bigint;
+ALTER TABLE clinical.diagnosis ALTER COLUMN file_id SET DEFAULT current_setting('hospital.file_id')::bigint;
+ALTER TABLE clinical.vital_sign ALTER COLUMN file_id SET DEFAULT current_setting('hospital.file_id')::bigint;
+ALTER TABLE clinical.lab_result ALTER COLUMN file_id SET DEFAULT current_setting('hospital.file_id')::bigint;
+ALTER TABLE clinical.medication ALTER COLUMN file_id SET DEFAULT current_setting('hospital.file_id')::bigint;
+DO $$
+DECLARE
+    rule record;
+BEGIN
+    FOR rule IN
+        SELECT * FROM (VALUES
+            ('admission', 'ck_admission_values',
+             'admission_id >= 0 AND patient_id >= 0 AND person_id >= 0 AND attending_staff_id >= 0
+              AND length(ward_code) BETWEEN 1 AND 200
+              AND record_date = (admitted_at AT TIME ZONE interval ''+02:00'')::date'),
+            ('discharge', 'ck_discharge_values',
+             'discharge_id >= 0 AND admission_id >= 0 AND patient_id >= 0 AND discharging_staff_id >= 0
+              AND length(ward_code) BETWEEN 1 AND 200
+              AND record_date = (discharged_at AT TIME ZONE interval ''+02:00'')::date'),
+            ('diagnosis', 'ck_diagnosis_values',
+             'diagnosis_id >= 0 AND admission_id >= 0 AND patient_id >= 0 AND diagnosing_staff_id >= 0
+              AND length(icd10_code) BETWEEN 1 AND 200
+              AND record_date = (diagnosed_at AT TIME ZONE interval ''+02:00'')::date'),
+            ('vital_sign', 'ck_vital_sign_values',
+             'vital_sign_id >= 0 AND patient_id >= 0 AND recorded_by_staff_id >= 0
+              AND length(ward_code) BETWEEN 1 AND 200
+              AND heart_rate_bpm BETWEEN 20 AND 250 AND systolic_mmhg BETWEEN 40 AND 300
+              AND diastolic_mmhg BETWEEN 20 AND 200 AND respiratory_rate BETWEEN 4 AND 80
+              AND temperature_c BETWEEN 30 AND 45 AND spo2_percent BETWEEN 40 AND 100
+              AND record_date = (measured_at AT TIME ZONE interval ''+02:00'')::date'),
+            ('lab_result', 'ck_lab_result_values',
+             'lab_result_id >= 0 AND patient_id >= 0 AND ordering_staff_id >= 0
+              AND length(ward_code) BETWEEN 1 AND 200 AND length(test_code) BETWEEN 1 AND 200
+              AND length(test_name) BETWEEN 1 AND 200 AND length(result_unit) BETWEEN 1 AND 200
+              AND record_date = (resulted_at AT TIME ZONE interval ''+02:00'')::date'),
+            ('medication', 'ck_medication_values',
+             'medication_id >= 0 AND patient_id >= 0 AND administered_by_staff_id >= 0
+              AND length(ward_code) BETWEEN 1 AND 200 AND length(drug_name) BETWEEN 1 AND 200
+              AND length(dose) BETWEEN 1 AND 200
+              AND record_date = (administered_at AT TIME ZONE interval ''+02:00'')::date')
+        ) AS r (table_name, constraint_name, expression)
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = rule.constraint_name
+                                                     AND conrelid = ('clinical.' || rule.table_name)::regclass) THEN
+            EXECUTE format('ALTER TABLE clinical.%I ADD CONSTRAINT %I CHECK (%s)',
+                           rule.table_name, rule.constraint_name, rule.expression);
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- ---------------------------------------------------------------------------
 -- Indexes (apart from the tables, so bulk loads can come first)

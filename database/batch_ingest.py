@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg2
 import psycopg2.errors
 from tqdm import tqdm
@@ -43,14 +44,14 @@ from core.clock import BATCH_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_
 from core.logs import configure_logging
 from core.settings import SAST, Settings, load
 from core.shutdown import stop_on_signals
-from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, merge_sql, reference_columns,
-                                  reference_probe_sql, stage_columns, stage_table, staged_id_ranges_sql,
-                                  staged_ids_sql, window_days)
+from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, day_partition, merge_sql,
+                                  reference_columns, reference_probe_sql, reference_values_sql, stage_columns,
+                                  stage_table, staged_id_ranges_sql, staged_ids_sql, window_days)
 from database.bulk_copy import copy_csv
 from database.connection import connect_with_retry, infrastructure_failure
 from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
-from database.record_file import (LandedFile, RecordFile, Unreadable, check_records, open_records, printable_name,
-                                  read_landed)
+from database.record_file import (LandedFile, RecordFile, Unreadable, check_records, digits_to_ints, distinct,
+                                  open_records, printable_name, read_landed)
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,10 @@ def _stage_and_merge(cur, records: RecordFile, file_id: int, window: Window) -> 
     back to a savepoint and the careful path reads it record by record."""
     kind = records.kind
     params = _params(file_id, window, kind=kind.name)
+    if records.simple and kind.name not in RULE_KINDS:
+        counts = _direct_path(cur, records, file_id, window)
+        if counts is not None:
+            return counts
     if records.simple:
         cur.execute("SAVEPOINT fast_path")
         try:
@@ -315,6 +320,72 @@ def _stage_and_merge(cur, records: RecordFile, file_id: int, window: Window) -> 
             return counts
         cur.execute("ROLLBACK TO SAVEPOINT fast_path")
     return _careful_path(cur, records, params)
+
+
+def _direct_path(cur, records: RecordFile, file_id: int, window: Window) -> tuple[int, int, int] | None:
+    """The usual file, in one COPY: its bytes straight into the partition of its day, with no
+    staging table. The table's constraints refuse any value the loader's checks refuse (init_db.sql),
+    the file's distinct ids and referenced values are read from its bytes (numpy, no row loop)
+    and each distinct reference is looked up once. None, with nothing kept, when the file is not
+    one COPY can take whole: a bad value, a row of another day, a repeated id, an unknown
+    reference, an id another file holds; the staging paths then find which rows fail and why."""
+    kind = records.kind
+    refs = reference_columns(kind)
+    day = _first_day(records)
+    fields = records.simple_fields([kind.id_column, *refs])
+    if day is None or fields is None or not window.first_day <= day <= window.last_day:
+        return None
+    ids = digits_to_ints(fields[kind.id_column])
+    if ids is None:
+        return None
+    rows, ids = len(ids), distinct(ids)
+    values = {}
+    for c in kind.columns:
+        if c.ref:  # distinct values as COPY reads them: ids as numbers, codes as text
+            numbers = digits_to_ints(fields[c.name]) if CAST_IS_BIGINT[c.kind] else None
+            if CAST_IS_BIGINT[c.kind] and numbers is None:
+                return None
+            values[c.name] = (distinct(numbers).astype(str).tolist() if numbers is not None
+                              else [v.decode("utf-8", "surrogateescape") for v in distinct(fields[c.name])])
+    if len(ids) != rows:
+        return None
+    cur.execute("SAVEPOINT direct_path")
+    try:
+        cur.execute("SELECT set_config('hospital.file_id', %s, true)", (str(file_id),))
+        copied = copy_csv(cur, day_partition(kind, day), io.BytesIO(records.body), columns=kind.header, header=False)
+        if copied == rows:  # COPY stops early at a lone \. line
+            cur.execute(reference_values_sql(kind), values)
+            if not any(cur.fetchone()):
+                claim_record_ids(cur, file_id, kind.name, _ranges_literal(ids))
+                cur.execute("RELEASE SAVEPOINT direct_path")
+                return rows, rows, 0
+    except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.errors.DeadlockDetected,
+            psycopg2.errors.UndefinedTable, psycopg2.errors.InsufficientPrivilege) as exc:
+        log.debug("%s: direct load failed (%s); staging it", kind.name, " ".join(str(exc).split())[:200])
+    cur.execute("ROLLBACK TO SAVEPOINT direct_path")
+    return None
+
+
+CAST_IS_BIGINT = {"id": True, "bigint": True, "int": False, "numeric": False, "timestamp": False,
+                  "text": False, "choice": False}
+
+
+def _first_day(records: RecordFile) -> date | None:
+    """The date its first record's event time is written with: the partition the file is COPYed
+    into. Rows of any other SAST day break that partition's bound, and the file is staged."""
+    first = records.body[:records.body.find(b"\n")].split(b",")
+    try:
+        return date.fromisoformat(first[records.kind.header.index(records.kind.event_time)][:10].decode("ascii"))
+    except (IndexError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _ranges_literal(ids: np.ndarray) -> str:
+    """Sorted distinct ids as an int8multirange literal of their unbroken runs."""
+    breaks = np.flatnonzero(np.diff(ids) != 1)
+    lows = np.concatenate(([ids[0]], ids[breaks + 1]))
+    highs = np.concatenate((ids[breaks], [ids[-1]]))
+    return "{" + ",".join(f"[{low},{high}]" for low, high in zip(lows.tolist(), highs.tolist())) + "}"
 
 
 def _fast_path(cur, records: RecordFile, params: dict) -> tuple[int, int, int] | None:

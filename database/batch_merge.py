@@ -168,6 +168,25 @@ def reference_probe_sql(kind: RecordKind) -> str:
             "SELECT " + ",\n       ".join(probes))
 
 
+def day_partition(kind: RecordKind, day: date) -> str:
+    """The partition of a kind's table that holds one SAST day (ops.ensure_day_partitions names them)."""
+    return f"{kind.table}_{day:%Y%m%d}"
+
+
+def reference_values_sql(kind: RecordKind) -> str:
+    """One row: for each column with a reference, whether any of the values given for it (a
+    text[] parameter named after the column, cast as COPY would read them) is missing from the
+    referenced table. The direct load passes each column's distinct values, read from the file."""
+    probes = []
+    for c in kind.columns:
+        if not c.ref:
+            continue
+        table, key = REFERENCES[c.ref]
+        probes.append(f"EXISTS (SELECT FROM unnest(%({c.name})s::text[]) v "
+                      f"WHERE NOT EXISTS (SELECT FROM {table} r WHERE r.{key} = v::{CAST[c.kind]}))")
+    return "SELECT " + ",\n       ".join(probes)
+
+
 def staged_ids_sql(kind: RecordKind) -> str:
     """One row from the typed staging table: distinct ids, lowest id, highest id. Fewer distinct
     ids than rows copied: the file repeats an id. Rows = highest - lowest + 1 (and no repeats):

@@ -29,7 +29,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Sequence
+
+import numpy as np
 
 from core.batch_files import KIND_BY_HEADER, RecordKind
 
@@ -42,6 +44,9 @@ HEADER_LIMIT_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1 << 20
 # What ops.rejected_row keeps of a rejected record's text (the whole file is in the archive).
 RAW_KEEP_CHARS = 2000
+# RecordFile.simple_fields reads fields up to this long (ids, codes, timestamps); a longer one
+# sends the file the slow way.
+MAX_SIMPLE_FIELD = 256
 NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
 
 
@@ -120,6 +125,39 @@ class RecordFile:
         """The records of a simple file: its line ends."""
         return self.body.count(b"\n")
 
+    def simple_fields(self, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+        """Columns of a simple file, each as a numpy array of byte strings (one per record), read
+        without a per-row loop. None when some line has another number of fields than the
+        header, or a wanted field is longer than MAX_SIMPLE_FIELD (then the file is read the
+        slow way, where each record gets its reason)."""
+        width = len(self.kind.columns)
+        data = np.frombuffer(self.body, np.uint8)
+        ends = np.flatnonzero(data == ord("\n"))
+        commas = np.flatnonzero(data == ord(","))
+        lines = len(ends)
+        # width - 1 commas on every line: the commas before each line end, counted.
+        if len(commas) != lines * (width - 1) or not np.array_equal(
+                np.searchsorted(commas, ends), np.arange(1, lines + 1) * (width - 1)):
+            return None
+        # separators[i, j] is the byte before field j of line i; separators[i, width] its line end.
+        separators = np.empty((lines, width + 1), np.int64)
+        separators[:, 0] = np.concatenate(([-1], ends[:-1]))
+        separators[:, 1:width] = commas.reshape(lines, width - 1)
+        separators[:, width] = ends
+        index = {c.name: i for i, c in enumerate(self.kind.columns)}
+        out = {}
+        for name in names:
+            start, stop = separators[:, index[name]] + 1, separators[:, index[name] + 1]
+            longest = int((stop - start).max()) if lines else 0
+            if longest > MAX_SIMPLE_FIELD:
+                return None
+            offsets = np.arange(max(longest, 1))
+            block = data[np.minimum(start[:, None] + offsets, max(len(data) - 1, 0))] if lines else \
+                np.zeros((0, 1), np.uint8)
+            block = np.where(offsets < (stop - start)[:, None], block, 0).astype(np.uint8)
+            out[name] = np.ascontiguousarray(block).view(f"S{block.shape[1]}").ravel()
+        return out
+
 
 def open_records(landed: LandedFile) -> RecordFile:
     """The record kind a file's header names, and its body; raises Unreadable for a file that
@@ -141,6 +179,31 @@ def open_records(landed: LandedFile) -> RecordFile:
     if kind is None:
         raise Unreadable(f"wrong header: {','.join(header)[:300]!r} is not the header of a record kind")
     return RecordFile(kind, data[end + 1:] if end >= 0 else b"")
+
+
+POWERS_OF_TEN = 10 ** np.arange(18, dtype=np.int64)
+
+
+def digits_to_ints(values: np.ndarray) -> np.ndarray | None:
+    """Byte strings of 1-18 ASCII digits as int64 (leading zeros allowed, as COPY allows them);
+    None if any value is something else."""
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    width = values.dtype.itemsize
+    if width > 18:
+        return None
+    digits = values.view(np.uint8).reshape(len(values), width).astype(np.int64) - ord("0")
+    lengths = np.char.str_len(values)
+    place = lengths[:, None] - 1 - np.arange(width)  # the power of ten of each digit; < 0 past the end
+    if (lengths == 0).any() or ((digits < 0) | (digits > 9))[place >= 0].any():
+        return None
+    return (np.where(place >= 0, digits, 0) * POWERS_OF_TEN[np.maximum(place, 0)]).sum(axis=1)
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of an array (a sort, cheaper here than numpy's hashing unique)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
 
 
 @dataclass(frozen=True)

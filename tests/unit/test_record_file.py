@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+
+import numpy as np
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core.batch_files import KINDS
-from database.record_file import RecordFile, check_records
+from database.record_file import RecordFile, check_records, digits_to_ints, distinct
 from tests.rfc4180 import rfc4180_records
 
 VITAL = KINDS["vital_sign"]
@@ -64,3 +67,45 @@ def test_rejected_text_keeps_bad_bytes_visible_and_storable():
     records = RecordFile(VITAL, GOOD_ROW.replace("MED1", "M\xe9\x00").encode("latin-1"))
     (rejected,) = check_records(records).rejected
     assert rejected.reason == "bytes that are not UTF-8" and "M\\xe9\\x00" in rejected.raw
+
+
+# -- the direct load's column reader ---------------------------------------------------------------
+
+# Any bytes but the four that make a file not simple or end a field; UTF-8 or not.
+FIELD = st.binary(max_size=12).map(lambda b: bytes(c for c in b if c not in b'",\r\n'))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(FIELD, min_size=11, max_size=11), max_size=30),
+       odd=st.one_of(st.none(), st.tuples(st.integers(0, 29), st.sampled_from([10, 12, 1]))))
+def test_simple_fields_are_the_columns_the_csv_module_reads(rows, odd):
+    """Against the csv module on the same bytes; a line with another field count gives None."""
+    lines = [b",".join(row) for row in rows]
+    if odd is not None and lines:
+        at, width = odd[0] % len(lines), odd[1]
+        lines[at] = b",".join((rows[at] * 2)[:width])
+    body = b"".join(line + b"\n" for line in lines)
+    read = RecordFile(VITAL, body).simple_fields([c.name for c in VITAL.columns])
+    parsed = list(csv.reader(io.StringIO(body.decode("latin-1"), newline="")))
+    if any(len(fields) != 11 for fields in parsed):
+        assert read is None
+        return
+    for i, column in enumerate(VITAL.columns):
+        assert [v.rstrip(b"\0") for v in read[column.name].tolist()] == \
+            [fields[i].encode("latin-1").rstrip(b"\0") for fields in parsed]
+
+
+@given(st.lists(st.one_of(st.from_regex(r"\A[0-9]{1,18}\Z"),
+                         st.text(st.characters(blacklist_characters="\x00"), max_size=20)), max_size=20))
+def test_digits_to_ints_reads_digit_strings_and_refuses_anything_else(values):
+    encoded = [v.encode("utf-8") for v in values]
+    got = digits_to_ints(np.array(encoded, dtype=bytes) if encoded else np.array([], "S1"))
+    if all(re.fullmatch(rb"[0-9]{1,18}", v) for v in encoded):
+        assert got is not None and got.tolist() == [int(v) for v in encoded]
+    else:
+        assert got is None
+
+
+@given(st.lists(st.integers(-5, 5)))
+def test_distinct_is_the_sorted_set(values):
+    assert distinct(np.array(values, np.int64)).tolist() == sorted(set(values))
