@@ -2,11 +2,18 @@
 
 For every complete file (`*.csv`, never `*.tmp`) in the landing folder: read its bytes once
 (database.record_file), and in one transaction claim it in ops.file_ledger by their SHA-256 ->
-COPY them into a temporary staging table -> validate in SQL -> insert the good rows into the
-day-partitioned clinical table and the bad ones, with reasons and line numbers, into
-ops.rejected_row -> claim the ids of the rows inserted (no other file of the kind may hold
-them) -> complete the ledger row, where the records counted by the loader itself (not by COPY)
+load it -> claim the ids of the rows inserted (no other file of the kind may hold them) ->
+complete the ledger row, where the records counted by the loader itself (not by COPY)
 = rows_loaded + rows_rejected. After the commit the file moves to archive/.
+
+Loading takes the first of three ways that works, each under a savepoint:
+1. direct: a simple file of a kind without row rules is COPYed straight into the partition of
+   its day; the table's constraints refuse a bad value, and its distinct ids and references,
+   read from the bytes, are checked once each;
+2. staged: the file is COPYed into a typed temporary table, checked and merged in SQL;
+3. careful: it is read record by record, staged as text, and every row that fails goes to
+   ops.rejected_row with its line number and reason, the good rows into the clinical table.
+The first two take a file whole or not at all; the third says which rows fail and why.
 
 A record that cannot be a row (a field too many or too few, bytes that are not UTF-8, a NUL,
 a lone `\\.`) is rejected like a bad value, and the rest of the file loads. Only a file that
@@ -51,7 +58,7 @@ from database.bulk_copy import copy_csv
 from database.connection import connect_with_retry, infrastructure_failure
 from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
 from database.record_file import (LandedFile, RecordFile, Unreadable, check_records, digits_to_ints, distinct,
-                                  open_records, printable_name, read_landed)
+                                  distinct_bytes, open_records, printable_name, read_landed)
 
 log = logging.getLogger(__name__)
 
@@ -339,14 +346,8 @@ def _direct_path(cur, records: RecordFile, file_id: int, window: Window) -> tupl
     if ids is None:
         return None
     rows, ids = len(ids), distinct(ids)
-    values = {}
-    for c in kind.columns:
-        if c.ref:  # distinct values as COPY reads them: ids as numbers, codes as text
-            numbers = digits_to_ints(fields[c.name]) if CAST_IS_BIGINT[c.kind] else None
-            if CAST_IS_BIGINT[c.kind] and numbers is None:
-                return None
-            values[c.name] = (distinct(numbers).astype(str).tolist() if numbers is not None
-                              else [v.decode("utf-8", "surrogateescape") for v in distinct(fields[c.name])])
+    # Each column's distinct referenced values, as text for PostgreSQL to read as COPY did.
+    values = {name: [v.decode("utf-8", "surrogateescape") for v in distinct_bytes(fields[name])] for name in refs}
     if len(ids) != rows:
         return None
     cur.execute("SAVEPOINT direct_path")
@@ -364,10 +365,6 @@ def _direct_path(cur, records: RecordFile, file_id: int, window: Window) -> tupl
         log.debug("%s: direct load failed (%s); staging it", kind.name, " ".join(str(exc).split())[:200])
     cur.execute("ROLLBACK TO SAVEPOINT direct_path")
     return None
-
-
-CAST_IS_BIGINT = {"id": True, "bigint": True, "int": False, "numeric": False, "timestamp": False,
-                  "text": False, "choice": False}
 
 
 def _first_day(records: RecordFile) -> date | None:

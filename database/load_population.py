@@ -30,6 +30,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import psycopg2
 from psycopg2 import sql
@@ -141,11 +142,18 @@ def _one_line(exc: psycopg2.Error) -> str:
     return f"{first} ({' '.join(detail.split())})" if detail else first
 
 
-def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = None) -> dict[str, int]:
+def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = None,
+                    tables: Sequence[str] | None = None) -> dict[str, int]:
     """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table.
-    `seconds`, if given, receives each table's wall time (its transaction, rebuilds included)."""
+    `seconds`, if given, receives each table's wall time (its transaction, rebuilds included).
+    `tables`: only these generated tables (default all; `hospital prepare` loads the people
+    while it generates the staff). The staff history follows core.staff."""
+    tables = list(GENERATED_TABLES) if tables is None else list(tables)
+    unknown = [t for t in tables if t not in GENERATED_TABLES]
+    if unknown:
+        raise ValueError(f"no generated table {unknown[0]!r}; choose from {', '.join(GENERATED_TABLES)}")
     plan = [(table, reference.path(name)) for table, name in reference.WAREHOUSE_TABLES.items()]
-    plan += [(table, data_dir / name) for table, name in GENERATED_TABLES.items()]
+    plan += [(table, data_dir / name) for table, name in GENERATED_TABLES.items() if table in tables]
     missing = [str(p) for t, p in plan if not p.is_file() and t in ("core.person",)]
     if missing:
         raise FileNotFoundError(f"{missing[0]} not found: run `hospital generate-people` first")
@@ -160,12 +168,13 @@ def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = Non
         log.info("%s: %d rows added from %s in %.1f s", table, added[table], path.name, elapsed)
         if seconds is not None:
             seconds[table] = elapsed
-    started = time.perf_counter()
-    with transaction(conn) as cur:
-        cur.execute(HIRED_HISTORY)
-        added["core.staff_history"] = cur.rowcount
-    if seconds is not None:
-        seconds["core.staff_history"] = time.perf_counter() - started
+    if "core.staff" in tables:
+        started = time.perf_counter()
+        with transaction(conn) as cur:
+            cur.execute(HIRED_HISTORY)
+            added["core.staff_history"] = cur.rowcount
+        if seconds is not None:
+            seconds["core.staff_history"] = time.perf_counter() - started
     return added
 
 
@@ -177,6 +186,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "pipeline role (DATABASE_URL). Safe to re-run: rows already loaded are skipped.")
     parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,
                         help="folder with the generated CSVs (default DATA_DIR)")
+    parser.add_argument("--tables", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+                        default=None, metavar="T1,T2",
+                        help=f"only these generated tables, in foreign-key order (default all: {', '.join(GENERATED_TABLES)})")
     return parser
 
 
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"{parser.prog}: error: cannot connect to the warehouse: {str(exc).strip()}", file=sys.stderr)
         return 1
     try:
-        added = load_population(conn, args.data_dir)
+        added = load_population(conn, args.data_dir, tables=args.tables)
     except (FileNotFoundError, ValueError, LoadError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2

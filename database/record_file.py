@@ -132,18 +132,19 @@ class RecordFile:
         slow way, where each record gets its reason)."""
         width = len(self.kind.columns)
         data = np.frombuffer(self.body, np.uint8)
-        ends = np.flatnonzero(data == ord("\n"))
-        commas = np.flatnonzero(data == ord(","))
-        lines = len(ends)
-        # width - 1 commas on every line: the commas before each line end, counted.
-        if len(commas) != lines * (width - 1) or not np.array_equal(
-                np.searchsorted(commas, ends), np.arange(1, lines + 1) * (width - 1)):
+        # Every comma and line end, in order: width of them per line, the last one its line end.
+        grid = np.flatnonzero((data == ord(",")) | (data == ord("\n")))
+        if len(grid) % width:
             return None
+        grid = grid.reshape(-1, width)
+        line_ends = data[grid] == ord("\n")
+        if not line_ends[:, -1].all() or line_ends[:, :-1].any():
+            return None
+        lines = len(grid)
         # separators[i, j] is the byte before field j of line i; separators[i, width] its line end.
         separators = np.empty((lines, width + 1), np.int64)
-        separators[:, 0] = np.concatenate(([-1], ends[:-1]))
-        separators[:, 1:width] = commas.reshape(lines, width - 1)
-        separators[:, width] = ends
+        separators[:, 0] = np.concatenate(([-1], grid[:-1, -1]))
+        separators[:, 1:] = grid
         index = {c.name: i for i, c in enumerate(self.kind.columns)}
         out = {}
         for name in names:
@@ -152,9 +153,13 @@ class RecordFile:
             if longest > MAX_SIMPLE_FIELD:
                 return None
             offsets = np.arange(max(longest, 1))
-            block = data[np.minimum(start[:, None] + offsets, max(len(data) - 1, 0))] if lines else \
-                np.zeros((0, 1), np.uint8)
-            block = np.where(offsets < (stop - start)[:, None], block, 0).astype(np.uint8)
+            if not lines:
+                block = np.zeros((0, 1), np.uint8)
+            elif (stop - start == longest).all() and longest:  # one width (ids, codes): a plain gather
+                block = data[start[:, None] + offsets]
+            else:  # shorter fields padded with NUL, as numpy's byte strings are
+                block = data[np.minimum(start[:, None] + offsets, max(len(data) - 1, 0))]
+                block = np.where(offsets < (stop - start)[:, None], block, 0).astype(np.uint8)
             out[name] = np.ascontiguousarray(block).view(f"S{block.shape[1]}").ravel()
         return out
 
@@ -186,24 +191,47 @@ POWERS_OF_TEN = 10 ** np.arange(18, dtype=np.int64)
 
 def digits_to_ints(values: np.ndarray) -> np.ndarray | None:
     """Byte strings of 1-18 ASCII digits as int64 (leading zeros allowed, as COPY allows them);
-    None if any value is something else."""
+    None if any value is something else (empty, a sign, a blank, a longer number).
+
+    Arithmetic on the bytes: numpy's own parsing of byte strings is five times slower, and a
+    file's ids usually have one length, which makes it one product with the powers of ten."""
     if values.size == 0:
         return np.zeros(0, np.int64)
     width = values.dtype.itemsize
     if width > 18:
         return None
-    digits = values.view(np.uint8).reshape(len(values), width).astype(np.int64) - ord("0")
-    lengths = np.char.str_len(values)
-    place = lengths[:, None] - 1 - np.arange(width)  # the power of ten of each digit; < 0 past the end
-    if (lengths == 0).any() or ((digits < 0) | (digits > 9))[place >= 0].any():
+    codes = values.view(np.uint8).reshape(len(values), width)
+    digits = codes - np.uint8(ord("0"))  # wraps below '0', so anything but a digit is > 9
+    if (codes == 0).any():  # shorter values, padded with NUL: each digit weighed by its place
+        lengths = np.char.str_len(values)
+        place = lengths[:, None] - 1 - np.arange(width)
+        if (lengths == 0).any() or (digits[place >= 0] > 9).any() or (codes[place < 0] != 0).any():
+            return None
+        return (np.where(place >= 0, digits, 0).astype(np.int64) * POWERS_OF_TEN[np.maximum(place, 0)]).sum(axis=1)
+    if (digits > 9).any():
         return None
-    return (np.where(place >= 0, digits, 0) * POWERS_OF_TEN[np.maximum(place, 0)]).sum(axis=1)
+    return digits.astype(np.int64) @ POWERS_OF_TEN[width - 1::-1]
 
 
 def distinct(values: np.ndarray) -> np.ndarray:
-    """The sorted distinct values of an array (a sort, cheaper here than numpy's hashing unique)."""
+    """The sorted distinct values of an int64 array: the array itself when it is strictly
+    increasing already (a file's ids, as the writer numbers them), else a sort."""
+    if len(values) < 2 or (values[1:] > values[:-1]).all():
+        return values
     ordered = np.sort(values)
-    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+def distinct_bytes(values: np.ndarray) -> list[bytes]:
+    """The distinct values of a byte-string array (in no particular order). Up to 8 bytes wide
+    (codes and ids) they are compared as one 64-bit number each, which is much faster."""
+    width = values.dtype.itemsize
+    if width > 8 or not len(values):
+        return list(dict.fromkeys(values.tolist()))
+    padded = np.zeros((len(values), 8), np.uint8)
+    padded[:, :width] = values.view(np.uint8).reshape(len(values), width)
+    return [bytes(key)[:width].rstrip(b"\0") for key in np.unique(padded.view(np.uint64).ravel()).view(np.uint8)
+            .reshape(-1, 8)]
 
 
 @dataclass(frozen=True)

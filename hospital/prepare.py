@@ -41,20 +41,34 @@ def manifest_matches(path: Path, **expected) -> bool:
     return all(parameters.get(key) == value for key, value in expected.items())
 
 
+# The population tables that need only people.csv and hospital_patients.csv: they load while the
+# staff and the roster are generated (one core generates, the database loads on the other).
+PEOPLE_TABLES = "core.person,core.patient"
+STAFF_TABLES = "core.staff,core.doctor,core.staff_assignment"
+
+
 def prepare_population(settings: Settings, people: int, env: dict[str, str]) -> None:
-    """Generate the CSVs that are missing or were made with other parameters, then load them."""
+    """Generate the CSVs that are missing or were made with other parameters, and load them: the
+    people and patients as soon as they are written, beside the staff and roster generation."""
     data = settings.data_dir
     if not manifest_matches(data / "people.manifest.json", rows=people, seed=settings.seed,
                             sim_start=settings.sim_start.isoformat()):
         run_command(["generate-people", "--rows", str(people)], env)
         for stale in ("staff.manifest.json", "assigned_staff.manifest.json"):
             (data / stale).unlink(missing_ok=True)
-    if not manifest_matches(data / "staff.manifest.json", seed=settings.seed):
-        run_command(["generate-staff"], env)
-        (data / "assigned_staff.manifest.json").unlink(missing_ok=True)
-    if not manifest_matches(data / "assigned_staff.manifest.json", seed=settings.seed):
-        run_command(["assign-staff"], env)
-    run_command(["load-population"], env)
+    people_load = subprocess.Popen([sys.executable, "-m", "hospital", "load-population", "--tables", PEOPLE_TABLES],
+                                   env=env)
+    try:
+        if not manifest_matches(data / "staff.manifest.json", seed=settings.seed):
+            run_command(["generate-staff"], env)
+            (data / "assigned_staff.manifest.json").unlink(missing_ok=True)
+        if not manifest_matches(data / "assigned_staff.manifest.json", seed=settings.seed):
+            run_command(["assign-staff"], env)
+    finally:
+        if people_load.wait() != 0:
+            raise RuntimeError(f"`hospital load-population --tables {PEOPLE_TABLES}` failed with exit code "
+                               f"{people_load.returncode}")
+    run_command(["load-population", "--tables", STAFF_TABLES], env)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

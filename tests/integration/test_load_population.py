@@ -113,6 +113,29 @@ def test_loads_everything_once_even_when_run_twice(isolated_settings, data_dir, 
         conn.close()
 
 
+def test_the_people_then_the_staff_load_to_what_one_load_of_everything_gives(isolated_settings, data_dir,
+                                                                              monkeypatch, capsys):
+    """`hospital prepare` loads person and patient while it generates the staff, then the rest."""
+    monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)
+    assert load_population.main(["--data-dir", str(data_dir), "--tables", "core.person,core.patient"]) == 0
+    conn = connect(isolated_settings.database_url)
+    try:
+        first = counts(conn)
+        assert first["core.person"] == rows_in(data_dir / "people.csv")
+        assert first["core.patient"] == rows_in(data_dir / "hospital_patients.csv")
+        assert first["core.staff"] == first["core.staff_history"] == first["core.staff_assignment"] == 0
+        assert load_population.main(["--data-dir", str(data_dir), "--tables",
+                                     "core.staff,core.doctor,core.staff_assignment"]) == 0
+        after = counts(conn)
+        assert after["core.staff"] == after["core.staff_history"] == rows_in(data_dir / "staff.csv")
+        assert after["core.staff_assignment"] == rows_in(data_dir / "assigned_staff.csv")
+        assert after["core.person"] == first["core.person"]
+    finally:
+        conn.close()
+    assert load_population.main(["--data-dir", str(data_dir), "--tables", "core.people"]) == 2
+    assert "no generated table 'core.people'" in capsys.readouterr().err
+
+
 def test_a_partly_loaded_warehouse_is_completed_without_duplicates(isolated_settings, data_dir, tmp_path,
                                                                    monkeypatch):
     monkeypatch.setenv("DATABASE_URL", isolated_settings.database_url)

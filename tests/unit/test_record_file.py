@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core.batch_files import KINDS
-from database.record_file import RecordFile, check_records, digits_to_ints, distinct
+from database.record_file import RecordFile, check_records, digits_to_ints, distinct, distinct_bytes
 from tests.rfc4180 import rfc4180_records
 
 VITAL = KINDS["vital_sign"]
@@ -96,7 +96,8 @@ def test_simple_fields_are_the_columns_the_csv_module_reads(rows, odd):
 
 
 @given(st.lists(st.one_of(st.from_regex(r"\A[0-9]{1,18}\Z"),
-                         st.text(st.characters(blacklist_characters="\x00"), max_size=20)), max_size=20))
+                         st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)),
+                max_size=20))
 def test_digits_to_ints_reads_digit_strings_and_refuses_anything_else(values):
     encoded = [v.encode("utf-8") for v in values]
     got = digits_to_ints(np.array(encoded, dtype=bytes) if encoded else np.array([], "S1"))
@@ -109,3 +110,9 @@ def test_digits_to_ints_reads_digit_strings_and_refuses_anything_else(values):
 @given(st.lists(st.integers(-5, 5)))
 def test_distinct_is_the_sorted_set(values):
     assert distinct(np.array(values, np.int64)).tolist() == sorted(set(values))
+
+
+@given(st.lists(st.binary(max_size=11).map(lambda b: b.rstrip(b"\0")), max_size=40))
+def test_distinct_bytes_is_the_set_of_values(values):
+    array = np.array(values, dtype=bytes) if values else np.array([], "S1")
+    assert sorted(distinct_bytes(array)) == sorted(set(values))
