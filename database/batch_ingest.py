@@ -7,7 +7,7 @@ complete the ledger row, where the records counted by the loader itself (not by 
 = rows_loaded + rows_rejected. After the commit the file moves to archive/.
 
 Loading takes the first of three ways that works, each under a savepoint:
-1. direct: a simple file of a kind without row rules is COPYed straight into the partition of
+1. direct: a simple file of a kind without row rules or outbox triggers is COPYed straight into the partition of
    its day; the table's constraints refuse a bad value, and its distinct ids and references,
    read from the bytes, are checked once each;
 2. staged: the file is COPYed into a typed temporary table, checked and merged in SQL;
@@ -51,9 +51,9 @@ from core.clock import BATCH_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_
 from core.logs import configure_logging
 from core.settings import SAST, Settings, load
 from core.shutdown import stop_on_signals
-from database.batch_merge import (RULE_KINDS, clean_insert_sql, create_stage_sql, day_partition, merge_sql,
-                                  reference_columns, reference_probe_sql, reference_values_sql, stage_columns,
-                                  stage_table, staged_id_ranges_sql, staged_ids_sql, window_days)
+from database.batch_merge import (OUTBOX_KINDS, RULE_KINDS, clean_insert_sql, create_stage_sql, day_partition,
+                                  merge_sql, reference_columns, reference_probe_sql, reference_values_sql,
+                                  stage_columns, stage_table, staged_id_ranges_sql, staged_ids_sql, window_days)
 from database.bulk_copy import copy_csv
 from database.connection import connect_with_retry, infrastructure_failure
 from database.ledger import Claim, claim, claim_record_ids, record_loaded, record_quarantined, record_rejected
@@ -310,7 +310,7 @@ def _stage_and_merge(cur, records: RecordFile, file_id: int, window: Window) -> 
     back to a savepoint and the careful path reads it record by record."""
     kind = records.kind
     params = _params(file_id, window, kind=kind.name)
-    if records.simple and kind.name not in RULE_KINDS:
+    if records.simple and kind.name not in RULE_KINDS + OUTBOX_KINDS:
         counts = _direct_path(cur, records, file_id, window)
         if counts is not None:
             return counts

@@ -236,6 +236,10 @@ def _range_reasons(kind: RecordKind) -> list[str]:
 
 
 RULE_KINDS = ("admission", "diagnosis")
+# Admissions and discharges write their HL7 v2 outbox rows through statement triggers on the
+# partitioned table (init_db.sql), which a COPY into one of its partitions does not fire: these
+# kinds always go through the parent table.
+OUTBOX_KINDS = ("admission", "discharge")
 
 
 def _kind_rules(kind: RecordKind) -> tuple[list[str], list[str]]:
