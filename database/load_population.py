@@ -20,6 +20,11 @@ the file COPYed into a temporary staging table and merged with INSERT ... ON CON
 so re-running adds nothing. Reference tables take a straight COPY when empty, the merge otherwise,
 and so do the population tables of a warehouse whose schema predates the two functions.
 Afterwards every staff member has a 'hired' row in core.staff_history.
+
+Dropping a foreign key locks both its tables exclusively, so a bulk load cannot begin while
+another session holds any lock on them: a psql session left inside a transaction after a
+SELECT is enough. The load then waits LOCK_RETRY_S at a time, logging which sessions hold the
+locks, and gives up after `lock_wait_s` with one line naming them; it never hangs silently.
 """
 
 from __future__ import annotations
@@ -78,20 +83,52 @@ class LoadError(Exception):
     """A table could not be loaded from its file; the message is one line naming both."""
 
 
-def load_table(conn, table: str, path: Path) -> int:
+LOCK_RETRY_S = 10     # one wait for another session's locks before the load logs who holds them
+LOCK_WAIT_S = 600     # all the waiting a table does before the load gives up
+
+
+def load_table(conn, table: str, path: Path, lock_wait_s: float = LOCK_WAIT_S) -> int:
     """Load one CSV into `table`; returns the rows added (0 when all were already there).
 
     One transaction: on any error the table is as it was, constraints included. Raises LoadError
     (one line: the table, the file and PostgreSQL's message with its detail) when the data breaks
-    a constraint or cannot be read; errors of the service itself propagate as psycopg2 errors."""
+    a constraint or cannot be read, or when other sessions keep the table locked for
+    `lock_wait_s`; errors of the service itself propagate as psycopg2 errors."""
     columns = csv_columns(path)
-    try:
-        with transaction(conn) as cur:
-            if table in GENERATED_TABLES and _bulk_loads_here(cur, table):
-                return _bulk_or_merge(cur, table, path, columns)
-            return _copy_or_merge(cur, table, path, columns)
-    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
-        raise LoadError(f"{table} from {path.name}: {_one_line(exc)}") from None
+    give_up_at = time.monotonic() + lock_wait_s
+    while True:
+        try:
+            with transaction(conn) as cur:
+                if table in GENERATED_TABLES and _bulk_loads_here(cur, table):
+                    return _bulk_or_merge(cur, table, path, columns, min(LOCK_RETRY_S, lock_wait_s))
+                return _copy_or_merge(cur, table, path, columns)
+        except psycopg2.errors.LockNotAvailable:
+            holders = _lock_holders(conn)
+            if time.monotonic() >= give_up_at:
+                raise LoadError(f"{table}: waited {lock_wait_s:.0f} s for locks held by {holders}; end "
+                                "those sessions or their open transactions and run the load again") from None
+            log.warning("%s: waiting for locks held by %s (a session inside a transaction blocks the "
+                        "bulk load)", table, holders)
+        except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+            raise LoadError(f"{table} from {path.name}: {_one_line(exc)}") from None
+
+
+LOCK_HOLDERS = """
+SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), '?'), coalesce(a.usename::text, '?')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.relation IN (SELECT oid FROM pg_class WHERE relnamespace = 'core'::regnamespace)
+  AND a.pid <> pg_backend_pid()
+ORDER BY 1
+"""
+
+
+def _lock_holders(conn) -> str:
+    """The other sessions holding locks on core tables: 'pid 123 (psql, user hospital), ...'."""
+    with transaction(conn) as cur:
+        cur.execute(LOCK_HOLDERS)
+        rows = cur.fetchall()
+    return ", ".join(f"pid {pid} ({app}, user {user})" for pid, app, user in rows) or "sessions now gone"
 
 
 def _bulk_loads_here(cur, table: str) -> bool:
@@ -105,10 +142,15 @@ def _bulk_loads_here(cur, table: str) -> bool:
     return False
 
 
-def _bulk_or_merge(cur, table: str, path: Path, columns: list[str]) -> int:
-    """A population table: the bulk load when it is empty, the merge when it has rows."""
+def _bulk_or_merge(cur, table: str, path: Path, columns: list[str], lock_timeout_s: float) -> int:
+    """A population table: the bulk load when it is empty, the merge when it has rows. Taking the
+    locks the dropped keys need waits at most `lock_timeout_s` (LockNotAvailable), before any
+    work that a retry would repeat."""
+    cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(lock_timeout_s * 1000)}ms",))
     cur.execute("SELECT ops.begin_population_load(%s)", (table,))
-    if not cur.fetchone()[0]:
+    empty = cur.fetchone()[0]
+    cur.execute("SELECT set_config('lock_timeout', '0', true)")
+    if not empty:
         return _merge(cur, table, path, columns)
     rows = copy_csv(cur, table, path, columns)
     cur.execute("SELECT ops.finish_population_load(%s)", (table,))
@@ -143,7 +185,7 @@ def _one_line(exc: psycopg2.Error) -> str:
 
 
 def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = None,
-                    tables: Sequence[str] | None = None) -> dict[str, int]:
+                    tables: Sequence[str] | None = None, lock_wait_s: float = LOCK_WAIT_S) -> dict[str, int]:
     """Load reference tables, then the generated CSVs found in `data_dir`; returns rows added per table.
     `seconds`, if given, receives each table's wall time (its transaction, rebuilds included).
     `tables`: only these generated tables (default all; `hospital prepare` loads the people
@@ -163,7 +205,7 @@ def load_population(conn, data_dir: Path, seconds: dict[str, float] | None = Non
             log.warning("skipping %s: %s not found", table, path)
             continue
         started = time.perf_counter()
-        added[table] = load_table(conn, table, path)
+        added[table] = load_table(conn, table, path, lock_wait_s)
         elapsed = time.perf_counter() - started
         log.info("%s: %d rows added from %s in %.1f s", table, added[table], path.name, elapsed)
         if seconds is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 
 import psycopg2
 import pytest
@@ -124,6 +125,7 @@ def test_the_people_then_the_staff_load_to_what_one_load_of_everything_gives(iso
         assert first["core.person"] == rows_in(data_dir / "people.csv")
         assert first["core.patient"] == rows_in(data_dir / "hospital_patients.csv")
         assert first["core.staff"] == first["core.staff_history"] == first["core.staff_assignment"] == 0
+        conn.rollback()  # the counts' transaction holds locks on every table; the bulk load waits for them
         assert load_population.main(["--data-dir", str(data_dir), "--tables",
                                      "core.staff,core.doctor,core.staff_assignment"]) == 0
         after = counts(conn)
@@ -134,6 +136,34 @@ def test_the_people_then_the_staff_load_to_what_one_load_of_everything_gives(iso
         conn.close()
     assert load_population.main(["--data-dir", str(data_dir), "--tables", "core.people"]) == 2
     assert "no generated table 'core.people'" in capsys.readouterr().err
+
+
+def test_a_session_holding_a_lock_delays_the_bulk_load_with_its_name_and_never_hangs_it(isolated_settings,
+                                                                                       data_dir, caplog):
+    """A session left inside a transaction after reading core.person (a psql session, say) holds a
+    lock that dropping fk_staff_person must wait for: the load names that session, gives up after
+    its wait in one line, and loads once the session lets go."""
+    conn = connect(isolated_settings.database_url)
+    holder = connect(isolated_settings.database_url, application_name="left-open")
+    try:
+        load_population.load_population(conn, data_dir, tables=["core.person"])
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid(), count(*) FROM core.person")
+            holder_pid = cur.fetchone()[0]
+        started = time.monotonic()
+        with pytest.raises(load_population.LoadError) as refused:
+            load_population.load_population(conn, data_dir, tables=["core.staff"], lock_wait_s=2)
+        assert time.monotonic() - started < 60
+        message = str(refused.value)
+        assert len(message.splitlines()) == 1 and f"pid {holder_pid} (left-open" in message, message
+        assert counts(conn)["core.staff"] == 0
+        conn.rollback()
+        holder.rollback()
+        added = load_population.load_population(conn, data_dir, tables=["core.staff"], lock_wait_s=2)
+        assert added["core.staff"] == rows_in(data_dir / "staff.csv")
+    finally:
+        holder.close()
+        conn.close()
 
 
 def test_a_partly_loaded_warehouse_is_completed_without_duplicates(isolated_settings, data_dir, tmp_path,
