@@ -132,35 +132,42 @@ class RecordFile:
         slow way, where each record gets its reason)."""
         width = len(self.kind.columns)
         data = np.frombuffer(self.body, np.uint8)
+        line_ends = data == ord("\n")
         # Every comma and line end, in order: width of them per line, the last one its line end.
-        grid = np.flatnonzero((data == ord(",")) | (data == ord("\n")))
+        grid = np.flatnonzero(line_ends | (data == ord(",")))
         if len(grid) % width:
             return None
         grid = grid.reshape(-1, width)
-        line_ends = data[grid] == ord("\n")
-        if not line_ends[:, -1].all() or line_ends[:, :-1].any():
-            return None
         lines = len(grid)
-        # separators[i, j] is the byte before field j of line i; separators[i, width] its line end.
-        separators = np.empty((lines, width + 1), np.int64)
-        separators[:, 0] = np.concatenate(([-1], grid[:-1, -1]))
-        separators[:, 1:] = grid
+        # Each line's last separator is a line end, and there are no others: no line is short or long.
+        if np.count_nonzero(line_ends) != lines or (lines and not line_ends[grid[:, -1]].all()):
+            return None
         index = {c.name: i for i, c in enumerate(self.kind.columns)}
         out = {}
         for name in names:
-            start, stop = separators[:, index[name]] + 1, separators[:, index[name] + 1]
-            longest = int((stop - start).max()) if lines else 0
+            column = index[name]
+            stop = grid[:, column]
+            start = np.empty(lines, np.int64)  # just after the separator before the field
+            if column:
+                np.add(grid[:, column - 1], 1, out=start)
+            elif lines:
+                start[0] = 0
+                np.add(grid[:-1, -1], 1, out=start[1:])
+            lengths = stop - start
+            longest = int(lengths.max()) if lines else 0
             if longest > MAX_SIMPLE_FIELD:
                 return None
             offsets = np.arange(max(longest, 1))
+            at = start[:, None] + offsets
             if not lines:
                 block = np.zeros((0, 1), np.uint8)
-            elif (stop - start == longest).all() and longest:  # one width (ids, codes): a plain gather
-                block = data[start[:, None] + offsets]
+            elif longest and (lengths == longest).all():  # one width (ids, codes): a plain gather
+                block = data[at]
             else:  # shorter fields padded with NUL, as numpy's byte strings are
-                block = data[np.minimum(start[:, None] + offsets, max(len(data) - 1, 0))]
-                block = np.where(offsets < (stop - start)[:, None], block, 0).astype(np.uint8)
-            out[name] = np.ascontiguousarray(block).view(f"S{block.shape[1]}").ravel()
+                np.minimum(at, len(data) - 1, out=at)
+                block = data[at]
+                block[offsets >= lengths[:, None]] = 0
+            out[name] = block.view(f"S{block.shape[1]}").ravel()
         return out
 
 
