@@ -7,12 +7,13 @@ Tables load in foreign-key order, each in its own transaction, as the pipeline r
 
 An empty population table (core.person, core.patient, core.staff, core.doctor,
 core.staff_assignment) is bulk loaded: `ops.begin_population_load` (init_db.sql; it runs with its
-owner's rights, because the pipeline role has no DDL rights) drops the table's secondary indexes,
-unique constraints other than the primary key, and foreign keys, recording their definitions; the
-file is COPYed with only the primary key and the check constraints in place; then
-`ops.finish_population_load` builds each unique index once and adds each foreign key back, which
-checks the whole table with one query instead of one lookup per row, and confirms every object came
-back exactly as recorded. All of it is one transaction: a file that breaks a constraint (a
+owner's rights, because the pipeline role has no DDL rights) drops the table's primary key, unique
+constraints, secondary indexes and foreign keys, and the foreign keys of other tables that refer to
+it (no row can refer to an empty table), recording their definitions, and truncates the empty
+table; the file is COPYed with FREEZE (rows written frozen and all-visible) and only the check
+constraints in place; then `ops.finish_population_load` builds each index once, the primary key
+first, and adds each foreign key back, which checks the whole table with one query instead of one
+lookup per row, and confirms every object came back exactly as recorded. All of it is one transaction: a file that breaks a constraint (a
 duplicate ID number, a patient who is no person) is an error and rolls the table back to empty
 with all its constraints, and the database refuses to commit a load that was begun and not
 finished. A table that already has rows (a load run again, or interrupted between tables) gets
@@ -152,7 +153,7 @@ def _bulk_or_merge(cur, table: str, path: Path, columns: list[str], lock_timeout
     cur.execute("SELECT set_config('lock_timeout', '0', true)")
     if not empty:
         return _merge(cur, table, path, columns)
-    rows = copy_csv(cur, table, path, columns)
+    rows = copy_csv(cur, table, path, columns, freeze=True)  # begin_population_load truncated it
     cur.execute("SELECT ops.finish_population_load(%s)", (table,))
     return rows
 
