@@ -14,6 +14,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg2
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from core.batch_files import BatchFolders
@@ -206,9 +207,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--days", type=int, default=WINDOW_DAYS, help=f"days in the window (default {WINDOW_DAYS})")
     args = parser.parse_args(argv)
     try:
-        status = collect(load(), days=args.days)
+        settings = load()
+        connect(settings.require("database_url")).close()  # a warehouse that is down: one line, before Kafka is tried
+        status = collect(settings, days=args.days)
     except SettingsError as exc:
         print(f"status: {exc}", file=sys.stderr)
+        return 1
+    except psycopg2.OperationalError as exc:
+        print(f"status: error: cannot connect to the warehouse: {str(exc).strip().splitlines()[0]} "
+              "(start it with `make up`)", file=sys.stderr)
         return 1
     print(json.dumps(status, indent=2) if args.json else render(status))
     return 0
