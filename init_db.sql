@@ -1169,12 +1169,12 @@ COMMENT ON TRIGGER tg_transfer_event_adt_outbox ON stream.transfer_event IS 'Out
 -- the table throughout (COPY checks them row by row, which costs what a later validation would).
 CREATE TABLE IF NOT EXISTS ops.population_load (
     table_name      text        NOT NULL,
-    object_table    text        NOT NULL,
     object_name     text        NOT NULL,
     object_kind     text        NOT NULL,
     definition      text        NOT NULL,
     rebuild_order   integer     NOT NULL,
     begun_at        timestamptz NOT NULL DEFAULT now(),
+    object_table    text        NOT NULL,  -- last: a warehouse made before it gets it by ALTER TABLE below
     CONSTRAINT pk_population_load PRIMARY KEY (table_name, object_table, object_name),
     CONSTRAINT ck_population_load_kind CHECK (object_kind IN ('primary_key', 'index', 'unique', 'foreign_key'))
 );
