@@ -198,7 +198,15 @@ class LocalPostgres:
             return cur.fetchone()[0]
 
     def _server_options(self) -> str:
-        return f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+        """Command-line settings, so that they hold for clusters made by earlier releases too.
+
+        wal_level=minimal (with no WAL senders, which it requires): no standby or archive reads
+        this cluster's WAL, and PostgreSQL then writes none for a COPY into a table truncated in
+        the same transaction, nor for the index builds after it: the population bulk load
+        (database/load_population.py). Crash recovery is unchanged; such a table is written out
+        at commit instead. A cluster already running keeps its level until it is restarted."""
+        return (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+                " -c wal_level=minimal -c max_wal_senders=0")
 
     def _pg_ctl_start(self, bindir: Path) -> bool:
         result = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),

@@ -263,6 +263,8 @@ def test_compose_up_runs_the_window_exactly_through_a_down_and_up(stack):
                           f"AT TIME ZONE 'Africa/Johannesburg' <= '{end}'"))
     assert due > 0 and final["staff"]["retirements"] == due
     assert psql(stack, "SELECT status FROM ops.run_state") == "finished"
+    # The server runs with the compose file's settings, not only its image's defaults.
+    assert psql(stack, "SELECT current_setting('wal_level') || ' ' || current_setting('max_wal_senders')") == "minimal 0"
     topic_log = stack.compose("exec", "-T", "kafka", "ls", "/var/lib/kafka/data", capture=True).stdout.split()
     assert "meta.properties" in topic_log and "patient-transfers-0" in topic_log
 

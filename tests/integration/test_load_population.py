@@ -261,6 +261,30 @@ def test_a_bulk_load_leaves_every_index_and_constraint_as_init_db_declares(isola
         conn.close()
 
 
+def test_the_bulk_load_writes_no_wal_for_the_people(isolated_settings, data_dir):
+    """The repo's cluster runs with wal_level=minimal (hospital/local/postgres.py; the compose file
+    sets it too): the COPY into core.person, which the load truncated in its transaction, and the
+    index builds after it write no WAL, and the table is written out at commit instead. With the
+    default wal_level=replica every row goes through the WAL, more bytes than the table holds."""
+    admin = connect(isolated_settings.database_admin_url)
+    conn = connect(isolated_settings.database_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_current_wal_insert_lsn()")
+            before = cur.fetchone()[0]
+        assert load_population.load_table(conn, "core.person", data_dir / "people.csv") == rows_in(data_dir / "people.csv")
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s), pg_relation_size('core.person')",
+                        (before,))
+            wal_bytes, heap_bytes = cur.fetchone()
+        admin.commit()
+        assert heap_bytes > 2 * 1024 * 1024  # above wal_skip_threshold: written out, not WAL-logged, at commit
+        assert wal_bytes < heap_bytes / 2, (wal_bytes, heap_bytes)  # the small indexes are WAL-logged at commit
+    finally:
+        conn.close()
+        admin.close()
+
+
 def _broken_copy(data_dir, tmp_path, name: str, line: int, old: bytes, new: bytes):
     """data_dir's CSVs in tmp_path, with `old` replaced by `new` on data line `line` of `name`."""
     for path in data_dir.glob("*.csv"):
