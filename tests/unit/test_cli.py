@@ -11,7 +11,7 @@ import pytest
 from hospital.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted(p for folder in ("generators", "producer", "consumer", "database")
+SCRIPTS = sorted(p for folder in ("generators", "producer", "consumer", "database", "bench")
                  for p in (ROOT / folder).glob("*.py")
                  if "if __name__ == \"__main__\":" in p.read_text())
 
