@@ -8,7 +8,8 @@ offset), or stored (its event_id is in stream.transfer_event; a message re-sent 
 restart is a replay of a stored event), or lost. Every stored event is a message on the topic.
 Files: each *.csv in landing/, archive/ (and archive/duplicate/) and quarantine/ has a ledger row
 for its SHA-256: under its own name it is that row's file (archive if loaded, quarantine if
-quarantined), under another it is bytes loaded before, set aside. Nothing waits in landing.
+quarantined), under another it is bytes loaded before, set aside. Nothing waits in landing, and
+no name comes twice with other bytes (a writer restarted mid-tick writes that tick's bytes again).
 Every loaded file reconciles exactly: rows_read = rows_loaded + rows_rejected, rows_read = its
 data rows (counted with the csv module), rows_loaded = clinical rows carrying its file_id,
 rows_rejected = ops.rejected_row rows carrying it. No (transfer_id, version) and no clinical
@@ -259,6 +260,11 @@ def judge_files(cur, settings: Settings, corpus: list[BadFile], verdict: Verdict
             verdict.problems.append(f"{folder}/{path.name} is in {folder}/ but its ledger row says {row.status}")
     verdict.problem("ledger rows without their file in archive/ or quarantine/",
                     [row.file_name for row in ledger.values() if row.file_id not in home])
+    # Every name the writer or the corpus uses is written with one set of bytes, however often its
+    # writer is stopped and started; a name the ledger holds twice came with other bytes again.
+    names = Counter(row.file_name for row in ledger.values())
+    verdict.problem("names taken twice with other bytes (a writer that did not write the same bytes again)",
+                    sorted(name for name, count in names.items() if count > 1))
 
     unreconciled = _unreconciled(cur, ledger.values(), home)
     verdict.unreconciled = len(unreconciled)

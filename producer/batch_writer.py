@@ -5,8 +5,13 @@ diagnosis, vital_sign, lab_result, medication; see core/batch_files.py), each wr
 `*.tmp` and renamed when complete, so a loader never sees half a file. The population (patients,
 wards, staff on shift, ICD-10 codes) is read from the warehouse, so load it first
 (`hospital load-population`). `--target-size` sizes the whole window (default 5GB over 864 ticks,
-about 6 MB a tick). The writer keeps its place in DATA_DIR/state/batch_writer.json: a stopped run
-continues at the next tick and writes the same bytes an uninterrupted run would have.
+about 6 MB a tick).
+
+The writer keeps its place in DATA_DIR/state/batch_writer.json and the census it started from
+(who was in which bed at the window start) in batch_writer.census.npz beside it: the stream
+consumer moves patients between wards in the warehouse while the run goes on, so a restarted
+writer must not read the census again. A stopped run continues at the next tick and writes the
+same bytes an uninterrupted run would have.
 
     python producer/batch_writer.py --target-size 50MB
 """
@@ -19,6 +24,7 @@ import json
 import logging
 import sys
 import threading
+import zipfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.atomic_write import write_atomically
+from core.atomic_write import replacing, write_atomically
 from core.batch_files import KINDS, BatchFolders, file_name
 from core.clock import BATCH_INTERVAL, WINDOW_DAYS, SimClock, tick_time, window_ticks
 from core.logs import configure_logging
@@ -183,11 +189,34 @@ class WriteResult:
     rows: int = 0
 
 
+# The Population fields that the warehouse changes during a run (core.patient's current ward,
+# since when and the stay's diagnosis, which the stream consumer updates).
+CENSUS_FIELDS = ("census_ward", "census_since_s", "census_primary")
+
+
 class WriterState:
-    """The writer's place in the window, kept in a small JSON file written atomically."""
+    """The writer's place in the window, kept in a small JSON file written atomically, and the
+    census it started from (CENSUS_FIELDS, with the patient ids they align with) in an .npz file."""
 
     def __init__(self, path: Path, key: dict):
         self.path, self.key = path, key
+        self.census_path = path.with_suffix(".census.npz")
+
+    def saved_census(self, patient_id: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The census saved for this window and these patients, or None."""
+        try:
+            with zipfile.ZipFile(self.census_path) as archive, np.load(self.census_path, allow_pickle=False) as saved:
+                if archive.testzip() is not None or str(saved["key"]) != json.dumps(self.key, sort_keys=True) \
+                        or not np.array_equal(saved["patient_id"], patient_id):
+                    return None
+                return {name: saved[name] for name in CENSUS_FIELDS}
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):  # missing, torn or of another layout
+            return None
+
+    def save_census(self, pop: Population) -> None:
+        with replacing(self.census_path) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, key=np.array(json.dumps(self.key, sort_keys=True)), patient_id=pop.patient_id,
+                     **{name: getattr(pop, name) for name in CENSUS_FIELDS})
 
     def next_tick(self) -> int:
         try:
@@ -207,6 +236,23 @@ def writer_state(settings: Settings, *, days: int, target_bytes: int) -> WriterS
                         "target_bytes": target_bytes})
 
 
+def starting_population(settings: Settings, state: WriterState, end: datetime, *, fresh: bool,
+                        first: int) -> Population:
+    """The population, with the census this window started from: saved when the window was begun
+    (or with `fresh`, now), so that every tick is drawn from the same census however often the
+    writer is stopped and started."""
+    pop = load_population(settings, settings.sim_start, end)
+    saved = None if fresh else state.saved_census(pop.patient_id)
+    if saved is not None:
+        return replace(pop, _cache={}, **saved)
+    if first > 0:
+        log.warning("no census saved for this window in %s (an earlier release's state?): ticks %d on "
+                    "start from the warehouse's census now, not the one the window began with",
+                    state.census_path, first)
+    state.save_census(pop)
+    return pop
+
+
 def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES, days: int = WINDOW_DAYS,
                  max_ticks: int | None = None, restart: bool = False,
                  stop: threading.Event | None = None) -> WriteResult:
@@ -218,7 +264,7 @@ def write_window(settings: Settings, *, target_bytes: int = DEFAULT_TARGET_BYTES
     folders.create()
     state = writer_state(settings, days=days, target_bytes=target_bytes)
     first = 0 if restart else state.next_tick()
-    pop = load_population(settings, start, start + timedelta(days=days))
+    pop = starting_population(settings, state, start + timedelta(days=days), fresh=restart, first=first)
     eligible = ward_eligibility(pop)
     census = Census()
     for n in range(first):  # replay the census up to where the last run stopped

@@ -405,6 +405,24 @@ def test_two_loaders_side_by_side_never_load_a_file_twice(batch_settings):
     _assert_reconciled(batch_settings)
 
 
+def _move_patients_in(settings, patients: int, minutes: int) -> None:
+    """What the stream consumer does while a run goes on: patients arrive in wards (completed
+    transfers), so core.patient's census is no longer the window start's."""
+    conn = connect(settings.database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""UPDATE core.patient SET current_ward_code = (SELECT min(ward_code) FROM reference.ward
+                                                                       WHERE bed_count > 0),
+                               current_ward_since = %s
+                           WHERE patient_id IN (SELECT patient_id FROM core.patient WHERE current_ward_code IS NULL
+                                                ORDER BY patient_id LIMIT %s)""",
+                        (settings.sim_start + timedelta(minutes=minutes), patients))
+            assert cur.rowcount == patients
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def test_a_stopped_run_resumes_without_skipping_or_reloading(batch_settings, tmp_path):
     # One uninterrupted writer run as the reference, in a folder of its own.
     reference = dataclasses.replace(batch_settings, data_dir=tmp_path / "reference")
@@ -413,6 +431,7 @@ def test_a_stopped_run_resumes_without_skipping_or_reloading(batch_settings, tmp
 
     write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=3)
     first = run(batch_settings)
+    _move_patients_in(batch_settings, patients=40, minutes=40)
     write_window(batch_settings, target_bytes=SMALL_WINDOW, max_ticks=3)   # resumes at tick 3
     second = run(batch_settings)
 

@@ -80,6 +80,10 @@ def test_the_window_under_every_fault_and_bad_input_loses_nothing_and_a_loss_wou
     _query(settings, "INSERT INTO clinical.medication SELECT * FROM clinical.medication LIMIT 1 RETURNING 1")
     gone = sorted(folders.archive.glob("vital_sign_*.csv"))[-1]
     gone.unlink()
+    # ... and take a writer's file name again with other bytes (a resumed writer that drew other records).
+    redrawn = sorted(folders.archive.glob("admission_*.csv"))[0].name
+    _query(settings, """INSERT INTO ops.file_ledger (sha256, file_name, size_bytes, status, claimed_by, error)
+                        VALUES (repeat('0', 64), %s, 1, 'quarantined', 'test', 'test') RETURNING 1""", (redrawn,))
 
     verdict = judge(settings, OPTIONS.days, chaos.events, chaos.files)
 
@@ -88,4 +92,6 @@ def test_the_window_under_every_fault_and_bad_input_loses_nothing_and_a_loss_wou
     assert verdict.events_lost in (1, 2) and verdict.duplicates == 1 and verdict.unreconciled >= 2
     problems = "\n".join(verdict.problems)
     assert "neither stored nor quarantined" in problems and gone.name in problems
+    assert f"names taken twice with other bytes (a writer that did not write the same bytes again): {redrawn}" \
+        in problems
     assert "clinical.medication.medication_id" in problems
